@@ -1,0 +1,129 @@
+"""Build a dataset once, keyed by a hash of the builder's fingerprint and the preprocessing
+settings; later runs load the parquet files. Writes go to a temporary directory that is
+renamed into place, so an interrupted build never leaves a half-written cache entry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from research.data import transforms
+from research.data.schema import Builder
+
+log = logging.getLogger(__name__)
+
+# Bump when preprocessing changes meaning, so stale caches are not reused.
+PREPROCESS_VERSION = 1
+
+
+@dataclass
+class ProcessedData:
+    """Dense events sorted by (user, time) plus id maps and the build report."""
+
+    directory: Path
+    events: pl.DataFrame  # user, item, category, timestamp, order[, behavior][, state]
+    items: pl.DataFrame  # raw, dense, category
+    categories: pl.DataFrame  # raw, dense
+    users: pl.DataFrame  # raw, dense[, profile attributes]
+    behaviors: pl.DataFrame | None
+    meta: dict
+
+
+def file_digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "blake2b").hexdigest()[:32]
+
+
+def cache_key(builder: Builder, min_user_events: int) -> str:
+    payload = {"builder": builder.fingerprint(), "min_user_events": min_user_events, "version": PREPROCESS_VERSION}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def build(builder: Builder, min_user_events: int, target: Path) -> None:
+    """Run the builder and the polars pipeline, writing every artefact into `target`."""
+    t0 = time.perf_counter()
+    raw = builder.load()
+    transforms.check_columns(raw.events, builder.name)
+    report: dict = {"raw_events": raw.events.height}
+    events = transforms.clean(raw.events, report)
+    events = transforms.filter_short_users(events, min_user_events, report)
+    if events.height == 0:
+        raise ValueError(f"{builder.name}: no user has at least {min_user_events} events (data.min_user_events)")
+    events, maps = transforms.densify(events)
+    report["events"] = events.height
+    for name, count in report.items():
+        log.info("%s: %s = %d", builder.name, name, count)
+    events.write_parquet(target / "events.parquet")
+    maps["item"].write_parquet(target / "items.parquet")
+    maps["category"].write_parquet(target / "categories.parquet")
+    users = maps["user"]
+    if raw.users is not None:
+        users = users.join(raw.users.rename({"user_id": "raw"}), on="raw", how="left")
+    users.write_parquet(target / "users.parquet")
+    if "behavior" in maps:
+        maps["behavior"].write_parquet(target / "behaviors.parquet")
+    if raw.save_artefacts is not None:
+        raw.save_artefacts(target)
+    meta = {
+        "builder": builder.name,
+        "fingerprint": builder.fingerprint(),
+        "report": report,
+        "info": raw.info,
+        "num_users": users.height,
+        "num_items": maps["item"].height,
+        "num_categories": maps["category"].height,
+        "num_behaviors": maps["behavior"].height if "behavior" in maps else 0,
+        "has_state": "state" in events.columns,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    (target / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+
+
+def ensure_built(builder: Builder, cache_dir: str | Path, min_user_events: int = 3) -> Path:
+    """The cache entry's directory, building it first when it does not exist."""
+    cache_dir = Path(cache_dir).expanduser().resolve()
+    directory = cache_dir / f"{builder.name}-{cache_key(builder, min_user_events)}"
+    if directory.is_dir():
+        log.info("%s: reusing cached dataset %s", builder.name, directory)
+    else:
+        log.info("%s: building dataset into %s", builder.name, directory)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=cache_dir))
+        try:
+            build(builder, min_user_events, tmp)
+            os.replace(tmp, directory)
+        except OSError:
+            if not directory.is_dir():  # a concurrent run may have finished the same entry first
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return directory
+
+
+def load_or_build(builder: Builder, cache_dir: str | Path, min_user_events: int = 3) -> ProcessedData:
+    return read(ensure_built(builder, cache_dir, min_user_events))
+
+
+def read(directory: Path) -> ProcessedData:
+    behaviors = directory / "behaviors.parquet"
+    return ProcessedData(
+        directory=directory,
+        events=pl.read_parquet(directory / "events.parquet"),
+        items=pl.read_parquet(directory / "items.parquet"),
+        categories=pl.read_parquet(directory / "categories.parquet"),
+        users=pl.read_parquet(directory / "users.parquet"),
+        behaviors=pl.read_parquet(behaviors) if behaviors.exists() else None,
+        meta=json.loads((directory / "meta.json").read_text()),
+    )

@@ -1,0 +1,102 @@
+"""LightningDataModule: builds (or loads from cache) a dataset, applies a split, and serves
+left-padded batches. `meta` carries what models need (counts from the training split only)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import lightning.pytorch as L
+import torch
+from torch.utils.data import DataLoader
+
+from research.data import cache
+from research.data.schema import Builder, DatasetMeta
+from research.data.sequences import EvalTargets, EventStore, LengthBucketSampler, TrainWindows, passthrough
+from research.data.splits import LeaveOneOut, Split
+
+log = logging.getLogger(__name__)
+
+
+class SequenceDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        builder: Builder,
+        cache_dir: str,
+        max_len: int = 50,
+        batch_size: int = 256,
+        eval_batch_size: int = 512,
+        min_user_events: int = 3,
+        slice_window: int = 5,
+        split: Callable[..., Split] | None = None,
+        bucket_by_length: bool = True,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.builder, self.cache_dir = builder, cache_dir
+        self.max_len, self.batch_size, self.eval_batch_size = max_len, batch_size, eval_batch_size
+        self.min_user_events, self.slice_window = min_user_events, slice_window
+        self.split_fn = split or LeaveOneOut()
+        self.bucket_by_length, self.seed = bucket_by_length, seed
+        self.data: cache.ProcessedData | None = None
+
+    def prepare_data(self) -> None:
+        if self.data is None:  # Lightning calls this before every fit/validate/test
+            cache.ensure_built(self.builder, self.cache_dir, self.min_user_events)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.data is not None:
+            return
+        self.data = cache.load_or_build(self.builder, self.cache_dir, self.min_user_events)
+        self.store = EventStore.from_events(self.data.events, self.data.meta["num_users"])
+        self.split = self.split_fn(self.store.lengths, self.store.timestamps, self.store.offsets)
+        self.train_set = TrainWindows(self.store, self.split.train_end, self.max_len)
+        self.val_set = EvalTargets(self.store, self.split.val, self.max_len, self.slice_window)
+        self.test_set = EvalTargets(self.store, self.split.test, self.max_len, self.slice_window)
+        self.meta = self._meta()
+        log.info(
+            "%s: %d users, %d items, %d categories; %d train windows, %d val / %d test targets",
+            self.builder.name, self.store.lengths.numel(), self.meta.num_items, self.meta.num_categories,
+            len(self.train_set), len(self.val_set), len(self.test_set),
+        )
+
+    def _meta(self) -> DatasetMeta:
+        m = self.data.meta
+        items = self.data.items.sort("dense")
+        item_category = torch.zeros(m["num_items"] + 1, dtype=torch.long)
+        item_category[1:] = torch.from_numpy(items["category"].cast(int).to_numpy().copy())
+        # training targets only: positions 1 .. train_end-1 of every user
+        users = torch.repeat_interleave(torch.arange(self.store.lengths.numel()), self.store.lengths)
+        positions = torch.arange(self.store.items.numel()) - self.store.offsets[users]
+        is_train_target = (positions >= 1) & (positions < self.split.train_end[users])
+        return DatasetMeta(
+            name=self.builder.name,
+            num_items=m["num_items"],
+            num_categories=m["num_categories"],
+            num_behaviors=m["num_behaviors"],
+            item_category=item_category,
+            train_item_counts=torch.bincount(self.store.items[is_train_target], minlength=m["num_items"] + 1),
+            train_category_counts=torch.bincount(
+                self.store.categories[is_train_target], minlength=m["num_categories"] + 1
+            ),
+            category_names=tuple(str(c) for c in self.data.categories.sort("dense")["raw"].to_list()),
+            artefact_dir=Path(self.data.directory),
+        )
+
+    def _loader(self, dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        # Batches are gathered in-process with tensor ops; worker processes would only add
+        # thread contention on small machines.
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=passthrough, num_workers=0)
+
+    def train_dataloader(self) -> DataLoader:
+        if not self.bucket_by_length:
+            return self._loader(self.train_set, self.batch_size, shuffle=True)
+        sampler = LengthBucketSampler(self.train_set.lengths(), self.batch_size, self.seed)
+        return DataLoader(self.train_set, batch_sampler=sampler, collate_fn=passthrough, num_workers=0)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, self.eval_batch_size, shuffle=False)

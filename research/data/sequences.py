@@ -1,0 +1,186 @@
+"""Per-user event sequences kept as flat tensors plus offsets (CSR), and the two datasets that
+cut batches out of them with vectorised gathers (no Python object per event or per user).
+
+Batches are left-padded to `max_len` with 0 (the padding id of items, categories, behaviours).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+import torch
+from torch.utils.data import Dataset
+
+
+@dataclass
+class EventStore:
+    """All events sorted by (user, time); user u owns flat rows offsets[u] .. offsets[u+1]-1."""
+
+    items: torch.Tensor  # (E,)
+    categories: torch.Tensor  # (E,)
+    behaviors: torch.Tensor  # (E,) 0 when the source has none
+    timestamps: torch.Tensor  # (E,)
+    states: torch.Tensor | None  # (E,) true hidden category (simulator only)
+    offsets: torch.Tensor  # (U + 1,)
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        return self.offsets[1:] - self.offsets[:-1]
+
+    @classmethod
+    def from_events(cls, events: pl.DataFrame, num_users: int) -> EventStore:
+        def column(name: str) -> torch.Tensor:
+            return torch.from_numpy(events[name].cast(pl.Int64).to_numpy().copy())
+
+        users = column("user")
+        counts = torch.bincount(users, minlength=num_users)
+        offsets = torch.zeros(num_users + 1, dtype=torch.long)
+        offsets[1:] = torch.cumsum(counts, 0)
+        zeros = torch.zeros(events.height, dtype=torch.long)
+        return cls(
+            items=column("item"),
+            categories=column("category"),
+            behaviors=column("behavior") if "behavior" in events.columns else zeros,
+            timestamps=column("timestamp"),
+            states=column("state") if "state" in events.columns else None,
+            offsets=offsets,
+        )
+
+    def gather(self, users: torch.Tensor, ends: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flat indices of each user's `width` events before position `ends` (exclusive),
+        left-padded: returns (index (B, width), valid (B, width))."""
+        start = self.offsets[users]
+        index = (start + ends - width).unsqueeze(1) + torch.arange(width)
+        valid = index >= start.unsqueeze(1)
+        return index.clamp(min=0), valid
+
+    def take(self, field: torch.Tensor, index: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        return torch.where(valid, field[index], 0)
+
+
+def trim_padding(batch: dict, width: int) -> dict:
+    """Drop leading columns that are padding in every row. Models are padding-invariant, so
+    this changes no output; it only stops spending compute on padding."""
+    keep = max(1, int((batch["items"] > 0).sum(1).max()))
+    if keep < width:
+        for key, value in batch.items():
+            if value.dim() == 2 and value.size(1) == width:
+                batch[key] = value[:, width - keep:]
+    return batch
+
+
+def passthrough(batch: dict) -> dict:
+    """The datasets build whole batches in `__getitems__`; the DataLoader must not re-collate."""
+    return batch
+
+
+class TrainWindows(Dataset):
+    """One row per window of at most `max_len` training transitions (SASRec-style: the input
+    at every position predicts the next event). A user's training events are cut from the end
+    into consecutive windows, so every training target is used exactly once per epoch."""
+
+    def __init__(self, store: EventStore, train_end: torch.Tensor, max_len: int):
+        self.store, self.max_len = store, max_len
+        n = train_end.clamp(min=0)
+        windows = torch.where(n >= 2, torch.div(n - 2, max_len, rounding_mode="floor") + 1, 0)
+        self.users = torch.repeat_interleave(torch.arange(n.numel()), windows)
+        first = torch.cumsum(windows, 0) - windows
+        k = torch.arange(self.users.numel()) - first[self.users]
+        self.ends = n[self.users] - k * max_len  # exclusive end of the window's events
+
+    def __len__(self) -> int:
+        return self.users.numel()
+
+    def __getitems__(self, indices: list[int]) -> dict:
+        rows = torch.as_tensor(indices)
+        users, ends = self.users[rows], self.ends[rows]
+        index, valid = self.store.gather(users, ends, self.max_len + 1)
+        s = self.store
+        items = s.take(s.items, index, valid)
+        categories = s.take(s.categories, index, valid)
+        has_input = items[:, :-1] > 0  # the first event of a sequence is never a target
+        batch = {
+            "items": items[:, :-1],
+            "categories": categories[:, :-1],
+            "behaviors": s.take(s.behaviors, index, valid)[:, :-1],
+            "target_items": torch.where(has_input, items[:, 1:], 0),
+            "target_categories": torch.where(has_input, categories[:, 1:], 0),
+        }
+        return trim_padding(batch, self.max_len)
+
+    def lengths(self) -> torch.Tensor:
+        """(rows,) number of real input events of each window (for length bucketing)."""
+        return torch.minimum(self.ends - 1, torch.tensor(self.max_len))
+
+
+class EvalTargets(Dataset):
+    """One row per (user, position) target; the input is the `max_len` events before it.
+
+    Also carries what evaluation needs and the model must never see: the user's full history
+    before the target (for masking already-seen items) and whether the target's category
+    occurred in the last `slice_window` events (`stay`) or not (`shift`)."""
+
+    def __init__(self, store: EventStore, targets: torch.Tensor, max_len: int, slice_window: int = 5):
+        self.store, self.max_len, self.slice_window = store, max_len, slice_window
+        self.users, self.positions = targets[:, 0].contiguous(), targets[:, 1].contiguous()
+
+    def __len__(self) -> int:
+        return self.users.numel()
+
+    def __getitems__(self, indices: list[int]) -> dict:
+        rows = torch.as_tensor(indices)
+        users, positions = self.users[rows], self.positions[rows]
+        s = self.store
+        index, valid = s.gather(users, positions, self.max_len)
+        target = s.offsets[users] + positions
+        recent_index, recent_valid = s.gather(users, positions, self.slice_window)
+        recent = s.take(s.categories, recent_index, recent_valid)
+        target_category = s.categories[target]
+        # full history (not only the window) for masking: rows repeated by history length
+        history_rows = torch.repeat_interleave(torch.arange(rows.numel()), positions)
+        history_flat = torch.arange(int(positions.sum())) - torch.repeat_interleave(
+            torch.cumsum(positions, 0) - positions, positions
+        )
+        history_flat = history_flat + s.offsets[users][history_rows]
+        batch = {
+            "items": s.take(s.items, index, valid),
+            "categories": s.take(s.categories, index, valid),
+            "behaviors": s.take(s.behaviors, index, valid),
+            "user": users,
+            "target_item": s.items[target],
+            "target_category": target_category,
+            "is_shift": ~(recent == target_category.unsqueeze(1)).any(1),
+            "history": torch.stack([history_rows, s.items[history_flat]]),
+        }
+        if s.states is not None:
+            batch["target_state"] = s.states[target]
+        return trim_padding(batch, self.max_len)
+
+
+class LengthBucketSampler(torch.utils.data.Sampler):
+    """Batches of similar length (less padding, same examples): shuffle, cut into chunks of
+    `bucket_batches` batches, sort each chunk by length, batch it, shuffle the batch order.
+    Deterministic given `seed` and the epoch (`set_epoch`)."""
+
+    def __init__(self, lengths: torch.Tensor, batch_size: int, seed: int, bucket_batches: int = 50):
+        self.lengths, self.batch_size, self.seed, self.bucket_batches = lengths, batch_size, seed, bucket_batches
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-self.lengths.numel() // self.batch_size)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(self.lengths.numel(), generator=g)
+        chunk = self.batch_size * self.bucket_batches
+        batches = []
+        for start in range(0, order.numel(), chunk):
+            part = order[start:start + chunk]
+            part = part[torch.argsort(self.lengths[part], stable=True)]
+            batches.extend(part.split(self.batch_size))
+        for i in torch.randperm(len(batches), generator=g).tolist():
+            yield batches[i].tolist()

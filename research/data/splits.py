@@ -1,0 +1,58 @@
+"""Evaluation protocols as pure functions of the per-user event counts (and timestamps).
+
+A split says, for every user, how many leading events are training events (`train_end`;
+training targets are the positions 1 .. train_end-1), and which (user, position) pairs are
+validation and test targets. A target at position p is predicted from events 0 .. p-1 only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Split:
+    train_end: torch.Tensor  # (U,) number of leading events usable for training
+    val: torch.Tensor  # (K, 2) (user, position) of validation targets
+    test: torch.Tensor  # (K', 2) (user, position) of test targets
+
+
+class LeaveOneOut:
+    """Per user, by time: last event = test, second-to-last = validation, the rest train
+    (SASRec / S3-Rec protocol). Users need at least 3 events."""
+
+    def __call__(self, lengths: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor) -> Split:
+        if bool((lengths < 3).any()):
+            raise ValueError("leave-one-out split: every user needs >= 3 events (raise data.min_user_events)")
+        users = torch.arange(lengths.numel())
+        return Split(
+            train_end=lengths - 2,
+            val=torch.stack([users, lengths - 2], dim=1),
+            test=torch.stack([users, lengths - 1], dim=1),
+        )
+
+
+class GlobalTimeSplit:
+    """One global clock: events before the `val_fraction + test_fraction` quantile of all
+    timestamps train; events after it are validation, then test targets. Every target keeps
+    its whole past as input (including earlier validation events, which precede it)."""
+
+    def __init__(self, val_fraction: float = 0.1, test_fraction: float = 0.1):
+        if not (0 < val_fraction and 0 < test_fraction and val_fraction + test_fraction < 1):
+            raise ValueError("global time split: fractions must be > 0 and sum to < 1")
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+
+    def __call__(self, lengths: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor) -> Split:
+        ts = timestamps.double()
+        t_val = torch.quantile(ts, 1 - self.val_fraction - self.test_fraction).item()
+        t_test = torch.quantile(ts, 1 - self.test_fraction).item()
+        users = torch.repeat_interleave(torch.arange(lengths.numel()), lengths)
+        positions = torch.arange(ts.numel()) - offsets[users]
+        train_end = torch.zeros_like(lengths).index_add_(0, users, (ts < t_val).long())
+        eligible = positions >= 1  # a target needs at least one earlier event
+        val = eligible & (ts >= t_val) & (ts < t_test)
+        test = eligible & (ts >= t_test)
+        pairs = torch.stack([users, positions], dim=1)
+        return Split(train_end=train_end, val=pairs[val], test=pairs[test])

@@ -1,0 +1,109 @@
+"""The one LightningModule: any model, any task, any loss. Training computes item logits only
+at positions that have a target; evaluation scores the last position of each row against the
+whole catalogue and logs every metric overall and per migration slice."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import lightning.pytorch as L
+import torch
+from torch import nn
+
+from research import metrics
+from research.tasks import Task
+
+
+class SequenceRecModule(L.LightningModule):
+    def __init__(
+        self,
+        model: nn.Module,
+        task: Task,
+        item_loss: nn.Module,
+        category_loss: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        item_category: torch.Tensor,
+        ks: tuple[int, ...] = (5, 10, 20),
+        mask_history: bool = True,
+    ):
+        super().__init__()
+        if task.name not in model.supported_tasks:
+            raise ValueError(
+                f"model {type(model).__name__} does not support task '{task.name}' "
+                f"(supported: {', '.join(sorted(model.supported_tasks))})"
+            )
+        self.model, self.task = model, task
+        self.item_loss, self.category_loss = item_loss, category_loss
+        self.optimizer_factory = optimizer
+        self.ks, self.mask_history = tuple(ks), mask_history
+        self.register_buffer("item_category", item_category, persistent=False)
+        self.num_categories = int(item_category.max())
+        self.eval_metrics = nn.ModuleDict({s: metrics.SlicedMetrics(self.num_categories) for s in ("val", "test")})
+        self.category_reports: dict[str, dict[str, torch.Tensor]] = {}
+
+    @property
+    def trainable(self) -> bool:
+        return any(p.requires_grad for p in self.model.parameters())
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        h = self.model(batch)  # (B, L, H)
+        loss = h.new_zeros(())
+        if self.task.item_weight > 0:
+            mask = batch["target_items"] > 0
+            item = self.item_loss(h[mask], batch["target_items"][mask], self.model.heads)
+            loss = loss + self.task.item_weight * item
+            self.log("train/item_loss", item, on_step=False, on_epoch=True)
+        if self.task.category_weight > 0:
+            mask = batch["target_categories"] > 0
+            logits = self.model.heads.category_logits(h[mask])
+            category = self.category_loss(logits, batch["target_categories"][mask])
+            loss = loss + self.task.category_weight * category
+            self.log("train/category_loss", category, on_step=False, on_epoch=True)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def category_log_probs(self, h: torch.Tensor, item_scores: torch.Tensor | None) -> torch.Tensor:
+        """(B, C+1) log P(next category). Without a trained category head, marginalise the
+        model's item distribution over each category."""
+        if self.task.category_weight > 0 or item_scores is None:
+            return torch.log_softmax(self.model.heads.category_logits(h), dim=-1)
+        probs = torch.softmax(item_scores, dim=-1)  # (B, N+1), padding column is 0
+        by_category = probs.new_zeros(probs.size(0), self.num_categories + 1).index_add_(1, self.item_category, probs)
+        return by_category.clamp(min=1e-30).log().index_fill(1, torch.tensor([0], device=h.device), float("-inf"))
+
+    def _evaluate(self, batch: dict, split: str) -> None:
+        h = self.model(batch)[:, -1]  # (B, H): left padding puts the latest event last
+        values: dict[str, torch.Tensor] = {}
+        item_scores = None
+        if self.task.item_weight > 0:
+            item_scores = self.model.heads.item_logits(h)  # (B, N+1)
+            ranked = item_scores
+            if self.mask_history:
+                ranked = metrics.mask_seen(item_scores, batch["history"], batch["target_item"])
+            values |= metrics.ranking_values(metrics.target_ranks(ranked, batch["target_item"]), self.ks)
+        log_probs = self.category_log_probs(h, item_scores)
+        values |= metrics.category_values(log_probs, batch["target_category"])
+        self.eval_metrics[split].update(values, batch["is_shift"], log_probs.argmax(1), batch["target_category"])
+
+    def _log_results(self, split: str) -> None:
+        metric = self.eval_metrics[split]
+        results = metric.compute()
+        if split == "test":
+            self.category_reports[split] = metric.category_report()
+        metric.reset()
+        self.log_dict({f"{split}/{k}": v for k, v in results.items()}, prog_bar=False)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_results("val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_results("test")
+
+    def configure_optimizers(self):
+        return self.optimizer_factory(self.model.parameters())

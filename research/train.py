@@ -1,0 +1,113 @@
+"""Train, early-stop on validation, evaluate on test, write metrics.json.
+
+    python -m research.train data=synthetic model=gru task=next_item [key=value ...]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import hydra
+import lightning.pytorch as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from research.callbacks import EpochTimer
+from research.module import SequenceRecModule
+
+log = logging.getLogger(__name__)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Atomic: readers never see a half-written file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def category_report_rows(report: dict[str, torch.Tensor], names: tuple[str, ...]) -> list[dict]:
+    return [
+        {"category": names[c - 1], **{k: float(v[c]) for k, v in report.items()}}
+        for c in range(1, report["support"].numel())
+    ]
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    out = Path(cfg.paths.output_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    log.info("building data <%s>", cfg.data.builder._target_)
+    datamodule = instantiate(cfg.datamodule, builder=instantiate(cfg.data.builder))
+    datamodule.prepare_data()
+    datamodule.setup()
+    meta = datamodule.meta
+
+    log.info("building model <%s> for task <%s>", cfg.model._target_, cfg.task.name)
+    module = SequenceRecModule(
+        model=instantiate(cfg.model, meta=meta),
+        task=instantiate(cfg.task),
+        item_loss=instantiate(cfg.loss.item),
+        category_loss=instantiate(cfg.loss.category),
+        optimizer=instantiate(cfg.optimizer),
+        item_category=meta.item_category,
+        ks=tuple(cfg.eval.ks),
+        mask_history=cfg.eval.mask_history,
+    )
+    timer = EpochTimer()
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()] if module.trainable else []
+    loggers = [instantiate(c) for c in cfg.logger.values()]
+    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, timer], logger=loggers)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for logger in loggers:
+        logger.log_hyperparams(resolved)
+    OmegaConf.save(cfg, out / "config.yaml", resolve=True)
+
+    t0 = time.perf_counter()
+    ckpt = None
+    if module.trainable:
+        trainer.fit(module, datamodule=datamodule)
+        ckpt = "best"
+    else:
+        log.info("model has no trainable parameters: evaluating only")
+    results = {**trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0],
+               **trainer.test(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]}
+    results = {k: float(v) for k, v in results.items() if k.startswith(("val/", "test/"))}
+    results |= timer.summary() | {"time/total_seconds": time.perf_counter() - t0}
+    write_json(out / "metrics.json", results)
+    write_json(out / "category_report.json",
+               {"test": category_report_rows(module.category_reports["test"], meta.category_names)})
+    for logger in loggers:
+        logger.log_metrics({f"final/{k}": v for k, v in results.items()})
+        logger.finalize("success")
+    _finish_wandb()
+    log.info("metrics written to %s", out / "metrics.json")
+    return results
+
+
+def _finish_wandb() -> None:
+    """One W&B run per training run, also when several runs share a process (tests, sweeps)."""
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
+
+
+@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    results = run(cfg)
+    summary = {k: round(v, 4) for k, v in results.items() if k.startswith("test/") and "/" not in k[5:]}
+    print(json.dumps(summary, indent=1))
+    return results.get(cfg.task.monitor)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Protocol properties of the batches: what a prediction may see, and that nothing is lost."""
+
+import polars as pl
+import torch
+
+from research.data.sequences import EvalTargets, EventStore, LengthBucketSampler, TrainWindows, trim_padding
+from research.data.splits import LeaveOneOut
+
+
+def make_store(lengths: list[int]) -> EventStore:
+    """Every event gets a unique item id (1..E), so ids identify positions exactly."""
+    users = [u for u, n in enumerate(lengths) for _ in range(n)]
+    total = len(users)
+    events = pl.DataFrame({
+        "user": users,
+        "item": list(range(1, total + 1)),
+        "category": [1 + (i % 3) for i in range(total)],
+        "timestamp": list(range(total)),
+    })
+    return EventStore.from_events(events, len(lengths))
+
+
+def test_train_windows_use_every_training_target_exactly_once_and_only_from_the_past():
+    lengths = [3, 5, 12, 30]
+    store = make_store(lengths)
+    split = LeaveOneOut()(store.lengths, store.timestamps, store.offsets)
+    windows = TrainWindows(store, split.train_end, max_len=4)
+    batch = windows.__getitems__(list(range(len(windows))))
+    targets = batch["target_items"][batch["target_items"] > 0]
+    expected = torch.cat([store.items[store.offsets[u] + 1: store.offsets[u] + split.train_end[u]]
+                          for u in range(len(lengths))])
+    assert sorted(targets.tolist()) == sorted(expected.tolist())  # each once, none missing
+    # inputs at and before a target's position are strictly earlier events of the same user
+    items, target_items = batch["items"], batch["target_items"]
+    valid = target_items > 0
+    assert bool((items[valid] == target_items[valid] - 1).all())  # unique ids: the previous event
+    # no validation or test event is ever a training input or target
+    held_out = {int(store.items[store.offsets[u] + p]) for u, p in torch.cat([split.val, split.test]).tolist()}
+    assert not held_out & set(batch["items"].flatten().tolist())
+    assert not held_out & set(targets.tolist())
+
+
+def test_eval_targets_see_only_events_before_the_target():
+    lengths = [3, 6, 9]
+    store = make_store(lengths)
+    split = LeaveOneOut()(store.lengths, store.timestamps, store.offsets)
+    data = EvalTargets(store, split.test, max_len=5, slice_window=2)
+    batch = data.__getitems__([0, 1, 2])
+    for row in range(3):
+        target = int(batch["target_item"][row])
+        seen = batch["items"][row][batch["items"][row] > 0].tolist()
+        assert seen == list(range(max(target - 5, target - lengths[row] + 1), target))  # last 5 before it
+        history = batch["history"][1][batch["history"][0] == row].tolist()
+        assert history == list(range(target - lengths[row] + 1, target))  # full history, not the window
+        assert target not in seen and target not in history
+
+
+def test_stay_shift_label_uses_the_last_m_events():
+    events = pl.DataFrame({"user": [0] * 6, "item": [1, 2, 3, 4, 5, 6], "category": [1, 1, 2, 3, 3, 1],
+                           "timestamp": list(range(6))})
+    store = EventStore.from_events(events, 1)
+    targets = torch.tensor([[0, 5], [0, 4]])  # category 1 after (.., 2, 3, 3); category 3 after (.., 2, 3)
+    batch = EvalTargets(store, targets, max_len=10, slice_window=3).__getitems__([0, 1])
+    assert batch["is_shift"].tolist() == [True, False]
+    wide = EvalTargets(store, targets, max_len=10, slice_window=5).__getitems__([0, 1])
+    assert wide["is_shift"].tolist() == [False, False]
+
+
+def test_trim_padding_drops_only_all_padding_columns():
+    batch = {"items": torch.tensor([[0, 0, 0, 1, 2], [0, 0, 3, 4, 5]]), "user": torch.tensor([0, 1])}
+    out = trim_padding(dict(batch), width=5)
+    assert out["items"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert out["user"].tolist() == [0, 1]
+
+
+def test_length_buckets_cover_every_row_once_and_depend_on_the_epoch():
+    lengths = torch.randint(1, 50, (1000,))
+    sampler = LengthBucketSampler(lengths, batch_size=32, seed=3, bucket_batches=4)
+    first = list(sampler)
+    assert sorted(i for b in first for i in b) == list(range(1000))
+    assert len(first) == len(sampler)
+    assert first == list(sampler)  # deterministic for an epoch
+    sampler.set_epoch(1)
+    assert first != list(sampler)

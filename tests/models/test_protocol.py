@@ -1,0 +1,81 @@
+"""Every model in conf/model must be causal and padding-invariant. Parametrised over the
+config files, so a new model is checked without a new test."""
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from research.data.schema import DatasetMeta
+from tests.conftest import options
+
+NUM_ITEMS, NUM_CATEGORIES, NUM_BEHAVIORS = 40, 5, 4
+
+
+@pytest.fixture
+def meta() -> DatasetMeta:
+    item_category = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(NUM_ITEMS) % NUM_CATEGORIES + 1])
+    return DatasetMeta(
+        name="toy", num_items=NUM_ITEMS, num_categories=NUM_CATEGORIES, num_behaviors=NUM_BEHAVIORS,
+        item_category=item_category, train_item_counts=torch.arange(NUM_ITEMS + 1),
+        train_category_counts=torch.arange(NUM_CATEGORIES + 1), category_names=tuple("abcde"),
+    )
+
+
+def build(name: str, meta: DatasetMeta, make_cfg) -> torch.nn.Module:
+    cfg = make_cfg(f"model={name}", "datamodule.max_len=12")
+    torch.manual_seed(0)
+    return instantiate(cfg.model, meta=meta).eval()
+
+
+def batch_of(items: torch.Tensor, meta: DatasetMeta) -> dict:
+    return {
+        "items": items,
+        "categories": meta.item_category[items],
+        "behaviors": torch.where(items > 0, items % NUM_BEHAVIORS + 1, 0),
+    }
+
+
+def left_pad(items: torch.Tensor, width: int) -> torch.Tensor:
+    return torch.cat([torch.zeros(items.size(0), width - items.size(1), dtype=items.dtype), items], dim=1)
+
+
+@pytest.mark.parametrize("name", options("model"))
+def test_future_events_cannot_change_a_past_prediction(name, meta, make_cfg):
+    model = build(name, meta, make_cfg)
+    items = left_pad(torch.randint(1, NUM_ITEMS + 1, (3, 8)), 12)
+    changed = items.clone()
+    changed[:, 9:] = torch.randint(1, NUM_ITEMS + 1, (3, 3))  # rewrite the last 3 events
+    with torch.no_grad():
+        h, h_changed = model(batch_of(items, meta)), model(batch_of(changed, meta))
+    torch.testing.assert_close(h[:, :9], h_changed[:, :9])
+    logits = model.heads.category_logits(h[:, 8])
+    torch.testing.assert_close(logits, model.heads.category_logits(h_changed[:, 8]))
+
+
+@pytest.mark.parametrize("name", options("model"))
+def test_padding_does_not_change_outputs(name, meta, make_cfg):
+    model = build(name, meta, make_cfg)
+    rows = [torch.randint(1, NUM_ITEMS + 1, (n,)) for n in (3, 7, 10)]
+    short = torch.stack([torch.cat([torch.zeros(10 - r.numel(), dtype=torch.long), r]) for r in rows])
+    long = left_pad(short, 12)
+    with torch.no_grad():
+        h_short, h_long = model(batch_of(short, meta)), model(batch_of(long, meta))
+    for i, r in enumerate(rows):
+        n = r.numel()
+        torch.testing.assert_close(h_short[i, -n:], h_long[i, -n:])
+        torch.testing.assert_close(model.heads.item_logits(h_short[i, -1]), model.heads.item_logits(h_long[i, -1]))
+
+
+@pytest.mark.parametrize("name", options("model"))
+def test_model_interface(name, meta, make_cfg):
+    model = build(name, meta, make_cfg)
+    assert model.supported_tasks, "a model must declare the tasks it supports"
+    items = left_pad(torch.randint(1, NUM_ITEMS + 1, (2, 5)), 12)
+    with torch.no_grad():
+        h = model(batch_of(items, meta))
+        assert h.shape[:2] == (2, 12)
+        item_logits = model.heads.item_logits(h[:, -1])
+        category_logits = model.heads.category_logits(h[:, -1])
+    assert item_logits.shape == (2, NUM_ITEMS + 1) and category_logits.shape == (2, NUM_CATEGORIES + 1)
+    assert bool((item_logits[:, 0] == float("-inf")).all()) and bool((category_logits[:, 0] == float("-inf")).all())
+    assert bool(torch.isfinite(item_logits[:, 1:]).all())
