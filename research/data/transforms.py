@@ -24,10 +24,11 @@ def check_columns(events: pl.DataFrame, source: str) -> None:
 
 
 def clean(events: pl.DataFrame, report: dict) -> pl.DataFrame:
-    """Drop rows with a missing id/timestamp and exact duplicate events, counting both."""
+    """Drop rows with a missing id/timestamp/behaviour and exact duplicate events, counting both."""
     key = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in events.columns and c != "order"]
     n0 = events.height
-    events = events.drop_nulls(subset=[c for c in REQUIRED_COLUMNS if c in events.columns])
+    # a behaviour column, when present, must be complete: a null would become its own id
+    events = events.drop_nulls(subset=[c for c in (*REQUIRED_COLUMNS, "behavior") if c in events.columns])
     report["dropped_malformed"] = n0 - events.height
     n1 = events.height
     # keep the first occurrence in source order so the surviving `order` is deterministic
@@ -67,12 +68,13 @@ def densify(events: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]
 
     Returns the dense, sorted events and the id maps (raw -> dense) for each field.
     """
+    cat_of_item = item_categories(events)
     maps = {
         "user": dense_ids(events["user_id"], 0),
         "item": dense_ids(events["item_id"], 1),
-        "category": dense_ids(events["category_id"], 1),
+        # categories are item-level: only those that are some item's category get an id
+        "category": dense_ids(cat_of_item["category_id"], 1),
     }
-    cat_of_item = item_categories(events)
     items = (
         maps["item"]
         .join(cat_of_item.rename({"item_id": "raw"}), on="raw", how="left")

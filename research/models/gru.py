@@ -15,6 +15,7 @@ from research.models.components.recurrent import LeftPaddedRNN
 
 class GRU4Rec(nn.Module):
     supported_tasks = NEURAL_TASKS
+    cell: type[nn.RNNBase] = nn.GRU  # subclasses swap the recurrent cell (see lstm.py)
 
     def __init__(self, meta: DatasetMeta, hidden_size: int = 64, num_layers: int = 1, dropout: float = 0.2,
                  use_category: bool = True, use_behavior: bool = True):
@@ -22,8 +23,8 @@ class GRU4Rec(nn.Module):
         self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, hidden_size,
                                         use_category, use_behavior)
         self.dropout = nn.Dropout(dropout)
-        self.rnn = LeftPaddedRNN(nn.GRU(hidden_size, hidden_size, num_layers, batch_first=True,
-                                        dropout=dropout if num_layers > 1 else 0.0))
+        self.rnn = LeftPaddedRNN(self.cell(hidden_size, hidden_size, num_layers, batch_first=True,
+                                           dropout=dropout if num_layers > 1 else 0.0))
         self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories)
 
     def forward(self, batch: dict) -> torch.Tensor:

@@ -51,7 +51,7 @@ class AmazonS3RecBuilder:
             pl.col("category_id").fill_null(NO_CATEGORY)
         )
         info["items_without_category"] = int(
-            events.filter(pl.col("category_id") == NO_CATEGORY)["item_id"].n_unique()
+            events.filter(pl.col("category_id") == NO_CATEGORY)["item_id"].drop_nulls().n_unique()
         )
         return RawLog(events=events, info=info)
 
