@@ -22,7 +22,7 @@ from research.data.schema import Builder
 log = logging.getLogger(__name__)
 
 # Bump when preprocessing changes meaning, so stale caches are not reused.
-PREPROCESS_VERSION = 1
+PREPROCESS_VERSION = 2
 
 
 @dataclass

@@ -59,14 +59,18 @@ class EventStore:
         return torch.where(valid, field[index], 0)
 
 
+# (B, L) tensors aligned with the input window; everything else in a batch is per row or flat
+SEQUENCE_KEYS = ("items", "categories", "behaviors", "target_items", "target_categories")
+
+
 def trim_padding(batch: dict, width: int) -> dict:
     """Drop leading columns that are padding in every row. Models are padding-invariant, so
     this changes no output; it only stops spending compute on padding."""
     keep = max(1, int((batch["items"] > 0).sum(1).max()))
     if keep < width:
-        for key, value in batch.items():
-            if value.dim() == 2 and value.size(1) == width:
-                batch[key] = value[:, width - keep:]
+        for key in SEQUENCE_KEYS:
+            if key in batch:
+                batch[key] = batch[key][:, width - keep:]
     return batch
 
 

@@ -67,10 +67,13 @@ def test_stay_shift_label_uses_the_last_m_events():
 
 
 def test_trim_padding_drops_only_all_padding_columns():
-    batch = {"items": torch.tensor([[0, 0, 0, 1, 2], [0, 0, 3, 4, 5]]), "user": torch.tensor([0, 1])}
+    history = torch.arange(10).view(2, 5)  # (2, H) with H equal to the window width by chance
+    batch = {"items": torch.tensor([[0, 0, 0, 1, 2], [0, 0, 3, 4, 5]]), "user": torch.tensor([0, 1]),
+             "history": history}
     out = trim_padding(dict(batch), width=5)
     assert out["items"].tolist() == [[0, 1, 2], [3, 4, 5]]
     assert out["user"].tolist() == [0, 1]
+    assert torch.equal(out["history"], history)
 
 
 def test_length_buckets_cover_every_row_once_and_depend_on_the_epoch():
