@@ -40,10 +40,11 @@ def markdown(rows: list[dict], metrics: tuple[str, ...]) -> str:
         cells = [r["model"], r["task"], r["data"], *(f"{r[m]:.4f}" if m in r else "" for m in metrics)]
         cells.append(f"{r['time/train_epoch_seconds']:.1f}" if "time/train_epoch_seconds" in r else "-")
         lines.append("| " + " | ".join(cells) + " |")
-    protocols = {r["mask_history"] for r in rows}
-    lines.append("")
-    lines.append(f"Full ranking over all items; history masking: {', '.join(map(str, sorted(protocols)))}; "
-                 "leave-one-out by time; `stay`/`shift`: target category in / not in the last 5 events.")
+    notes = ["leave-one-out by time", "`stay`/`shift`: target category in / not in the user's last 5 events"]
+    if any(m.split("/")[-1].split("@")[0] in ("hit", "ndcg", "mrr") for m in metrics):
+        protocols = ", ".join(map(str, sorted({r["mask_history"] for r in rows})))
+        notes.insert(0, f"full ranking over all items, history masking: {protocols}")
+    lines += ["", "Protocol: " + "; ".join(notes) + "."]
     return "\n".join(lines)
 
 
