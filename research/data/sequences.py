@@ -127,7 +127,9 @@ class EvalTargets(Dataset):
 
     def __init__(self, store: EventStore, targets: torch.Tensor, max_len: int, slice_window: int = 5):
         self.store, self.max_len, self.slice_window = store, max_len, slice_window
-        self.users, self.positions = targets[:, 0].contiguous(), targets[:, 1].contiguous()
+        # rows ordered by window length, so batches trim to little padding (metrics ignore order)
+        order = torch.argsort(targets[:, 1].clamp(max=max_len), stable=True)
+        self.users, self.positions = targets[order, 0].contiguous(), targets[order, 1].contiguous()
 
     def __len__(self) -> int:
         return self.users.numel()

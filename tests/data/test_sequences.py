@@ -46,12 +46,14 @@ def test_eval_targets_see_only_events_before_the_target():
     split = LeaveOneOut()(store.lengths, store.timestamps, store.offsets)
     data = EvalTargets(store, split.test, max_len=5, slice_window=2)
     batch = data.__getitems__([0, 1, 2])
+    assert sorted(batch["user"].tolist()) == [0, 1, 2]
     for row in range(3):
+        n = lengths[int(batch["user"][row])]
         target = int(batch["target_item"][row])
         seen = batch["items"][row][batch["items"][row] > 0].tolist()
-        assert seen == list(range(max(target - 5, target - lengths[row] + 1), target))  # last 5 before it
+        assert seen == list(range(max(target - 5, target - n + 1), target))  # the last 5 before it
         history = batch["history"][1][batch["history"][0] == row].tolist()
-        assert history == list(range(target - lengths[row] + 1, target))  # full history, not the window
+        assert history == list(range(target - n + 1, target))  # full history, not the window
         assert target not in seen and target not in history
 
 
