@@ -61,9 +61,10 @@ def test_stay_shift_label_uses_the_last_m_events():
     events = pl.DataFrame({"user": [0] * 6, "item": [1, 2, 3, 4, 5, 6], "category": [1, 1, 2, 3, 3, 1],
                            "timestamp": list(range(6))})
     store = EventStore.from_events(events, 1)
-    targets = torch.tensor([[0, 5], [0, 4]])  # category 1 after (.., 2, 3, 3); category 3 after (.., 2, 3)
+    targets = torch.tensor([[0, 4], [0, 5]])  # category 3 after (.., 2, 3); category 1 after (.., 2, 3, 3)
     batch = EvalTargets(store, targets, max_len=10, slice_window=3).__getitems__([0, 1])
-    assert batch["is_shift"].tolist() == [True, False]
+    assert batch["target_category"].tolist() == [3, 1]
+    assert batch["is_shift"].tolist() == [False, True]
     wide = EvalTargets(store, targets, max_len=10, slice_window=5).__getitems__([0, 1])
     assert wide["is_shift"].tolist() == [False, False]
 
