@@ -12,7 +12,7 @@ for model in "${@:-sasrec gru}"; do
     .venv/bin/python -m research.train data=amazon_beauty model="$m" task=next_item logger=csv \
       hydra.run.dir="$run" callbacks.progress_bar.refresh_rate=1000
     mkdir -p results/beauty_full_ranking/"$m"
-    cp "$run"/metrics.json "$run"/config.yaml "$run"/category_report.json results/beauty_full_ranking/"$m"/
+    cp "$run"/metrics.json "$run"/config.yaml "$run"/category_report.json "$run"/run_info.json results/beauty_full_ranking/"$m"/
   done
 done
 .venv/bin/python -m research.report results/beauty_full_ranking --metrics test/hit@10 test/ndcg@10 \

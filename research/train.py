@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +30,19 @@ def write_json(path: Path, payload: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
     os.replace(tmp, path)
+
+
+def provenance() -> dict:
+    """What produced a run: the command line and the code's git commit (if any)."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                                  cwd=Path(__file__).parent).stdout.strip()
+        except OSError:
+            return ""
+
+    return {"command": " ".join(["python -m research.train", *sys.argv[1:]]), "git_commit": git("rev-parse", "HEAD"),
+            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
 def category_report_rows(report: dict[str, torch.Tensor], names: tuple[str, ...]) -> list[dict]:
@@ -69,6 +84,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     for logger in loggers:
         logger.log_hyperparams(resolved)
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
+    write_json(out / "run_info.json", provenance())
 
     t0 = time.perf_counter()
     ckpt = None
@@ -94,8 +110,6 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
 def _finish_wandb() -> None:
     """One W&B run per training run, also when several runs share a process (tests, sweeps)."""
-    import sys
-
     wandb = sys.modules.get("wandb")
     if wandb is not None and wandb.run is not None:
         wandb.finish()

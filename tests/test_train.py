@@ -41,6 +41,8 @@ def test_every_model_and_task_runs(model, task, make_cfg, tmp_path):
         if task != "next_category":
             assert all(f"{split}/{k}" in written for k in MISSION_KEYS)
     assert (tmp_path / "run" / "config.yaml").is_file()
+    info = json.loads((tmp_path / "run" / "run_info.json").read_text())
+    assert len(info["git_commit"]) == 40 and isinstance(info["git_dirty"], bool)
     report = json.loads((tmp_path / "run" / "category_report.json").read_text())["test"]
     assert len(report) == 6 and {"precision", "recall", "f1", "support"} <= set(report[0])
 
