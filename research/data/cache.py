@@ -101,14 +101,11 @@ def ensure_built(builder: Builder, cache_dir: str | Path, min_user_events: int =
         try:
             build(builder, min_user_events, tmp)
             os.replace(tmp, directory)
-        except OSError:
-            if not directory.is_dir():  # a concurrent run may have finished the same entry first
-                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            # the rename fails when a concurrent run finished the same entry first: use theirs
+            if not (isinstance(err, OSError) and directory.is_dir()):
                 raise
-            shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return directory
 
 
