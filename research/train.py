@@ -38,7 +38,7 @@ def provenance() -> dict:
         try:
             return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
                                   cwd=Path(__file__).parent).stdout.strip()
-        except OSError:
+        except (OSError, subprocess.SubprocessError):  # no git, or it hangs: provenance stays empty
             return ""
 
     return {"command": " ".join(["python -m research.train", *sys.argv[1:]]), "git_commit": git("rev-parse", "HEAD"),

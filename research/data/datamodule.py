@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from research.data import cache
 from research.data.schema import Builder, DatasetMeta
 from research.data.sequences import EvalTargets, EventStore, LengthBucketSampler, TrainWindows, passthrough
-from research.data.splits import LeaveOneOut, Split
+from research.data.splits import LeaveOneOut, Split, event_positions
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ class SequenceDataModule(L.LightningDataModule):
         item_category = torch.zeros(m["num_items"] + 1, dtype=torch.long)
         item_category[1:] = torch.from_numpy(items["category"].cast(int).to_numpy().copy())
         # training targets only: positions 1 .. train_end-1 of every user
-        users = torch.repeat_interleave(torch.arange(self.store.lengths.numel()), self.store.lengths)
-        positions = torch.arange(self.store.items.numel()) - self.store.offsets[users]
+        users, positions = event_positions(self.store.offsets)
         is_train_target = (positions >= 1) & (positions < self.split.train_end[users])
         return DatasetMeta(
             name=self.builder.name,

@@ -115,7 +115,7 @@ class TrainWindows(Dataset):
 
     def lengths(self) -> torch.Tensor:
         """(rows,) number of real input events of each window (for length bucketing)."""
-        return torch.minimum(self.ends - 1, torch.tensor(self.max_len))
+        return (self.ends - 1).clamp(max=self.max_len)
 
 
 class EvalTargets(Dataset):

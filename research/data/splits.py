@@ -19,6 +19,13 @@ class Split:
     test: torch.Tensor  # (K', 2) (user, position) of test targets
 
 
+def event_positions(offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For every flat event: its user and its 0-based position in that user's sequence."""
+    lengths = offsets[1:] - offsets[:-1]
+    users = torch.repeat_interleave(torch.arange(lengths.numel()), lengths)
+    return users, torch.arange(int(offsets[-1])) - offsets[users]
+
+
 class LeaveOneOut:
     """Per user, by time: last event = test, second-to-last = validation, the rest train
     (SASRec / S3-Rec protocol). Users need at least 3 events."""
@@ -48,8 +55,7 @@ class GlobalTimeSplit:
         ts = timestamps.double()
         t_val = torch.quantile(ts, 1 - self.val_fraction - self.test_fraction).item()
         t_test = torch.quantile(ts, 1 - self.test_fraction).item()
-        users = torch.repeat_interleave(torch.arange(lengths.numel()), lengths)
-        positions = torch.arange(ts.numel()) - offsets[users]
+        users, positions = event_positions(offsets)
         train_end = torch.zeros_like(lengths).index_add_(0, users, (ts < t_val).long())
         eligible = positions >= 1  # a target needs at least one earlier event
         val = eligible & (ts >= t_val) & (ts < t_test)
