@@ -43,12 +43,12 @@ def file_digest(path: Path) -> str:
         return hashlib.file_digest(f, "blake2b").hexdigest()[:32]
 
 
-def cache_key(builder: Builder, min_user_events: int) -> str:
-    payload = {"builder": builder.fingerprint(), "min_user_events": min_user_events, "version": PREPROCESS_VERSION}
+def cache_key(fingerprint: dict, min_user_events: int) -> str:
+    payload = {"builder": fingerprint, "min_user_events": min_user_events, "version": PREPROCESS_VERSION}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def build(builder: Builder, min_user_events: int, target: Path) -> None:
+def build(builder: Builder, fingerprint: dict, min_user_events: int, target: Path) -> None:
     """Run the builder and the polars pipeline, writing every artefact into `target`."""
     t0 = time.perf_counter()
     raw = builder.load()
@@ -75,7 +75,7 @@ def build(builder: Builder, min_user_events: int, target: Path) -> None:
         raw.save_artefacts(target)
     meta = {
         "builder": builder.name,
-        "fingerprint": builder.fingerprint(),
+        "fingerprint": fingerprint,
         "report": report,
         "info": raw.info,
         "num_users": users.height,
@@ -91,7 +91,8 @@ def build(builder: Builder, min_user_events: int, target: Path) -> None:
 def ensure_built(builder: Builder, cache_dir: str | Path, min_user_events: int = 3) -> Path:
     """The cache entry's directory, building it first when it does not exist."""
     cache_dir = Path(cache_dir).expanduser().resolve()
-    directory = cache_dir / f"{builder.name}-{cache_key(builder, min_user_events)}"
+    fingerprint = builder.fingerprint()  # may hash large source files: once per call
+    directory = cache_dir / f"{builder.name}-{cache_key(fingerprint, min_user_events)}"
     if directory.is_dir():
         log.info("%s: reusing cached dataset %s", builder.name, directory)
     else:
@@ -99,7 +100,7 @@ def ensure_built(builder: Builder, cache_dir: str | Path, min_user_events: int =
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=cache_dir))
         try:
-            build(builder, min_user_events, tmp)
+            build(builder, fingerprint, min_user_events, tmp)
             os.replace(tmp, directory)
         except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -40,15 +40,19 @@ class SequenceDataModule(L.LightningDataModule):
         self.split_fn = split or LeaveOneOut()
         self.bucket_by_length, self.seed = bucket_by_length, seed
         self.data: cache.ProcessedData | None = None
+        self.directory = None  # the cache entry, once prepare_data has ensured it
 
     def prepare_data(self) -> None:
-        if self.data is None:  # Lightning calls this before every fit/validate/test
-            cache.ensure_built(self.builder, self.cache_dir, self.min_user_events)
+        if self.directory is None:  # Lightning calls this before every fit/validate/test
+            self.directory = cache.ensure_built(self.builder, self.cache_dir, self.min_user_events)
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:
             return
-        self.data = cache.load_or_build(self.builder, self.cache_dir, self.min_user_events)
+        # processes that skipped prepare_data (non-zero ranks) resolve the entry themselves
+        if self.directory is None:
+            self.directory = cache.ensure_built(self.builder, self.cache_dir, self.min_user_events)
+        self.data = cache.read(self.directory)
         self.store = EventStore.from_events(self.data.events, self.data.meta["num_users"])
         self.split = self.split_fn(self.store.lengths, self.store.timestamps, self.store.offsets)
         self.train_set = TrainWindows(self.store, self.split.train_end, self.max_len)
