@@ -112,3 +112,60 @@ class SlicedMetrics(Metric):
 
 def _cat(state) -> torch.Tensor:
     return torch.cat(state) if isinstance(state, list) else state
+
+
+def grouped_auc(scores: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """ROC AUC within each group (Mann-Whitney U with average ranks for ties), vectorised.
+
+    scores, labels (0/1), groups (dense ids 0..G-1): (n,) -> (auc (G,), size (G,)); a group
+    without both classes has auc NaN."""
+    order = torch.argsort(scores, stable=True)
+    order = order[torch.argsort(groups[order], stable=True)]  # by group, then score
+    g, s, y = groups[order], scores[order], labels[order].double()
+    size = torch.bincount(groups).double()
+    start = torch.cumsum(size, 0) - size
+    position = torch.arange(g.numel(), dtype=torch.double) - start[g]  # 0-based within the group
+    new_block = torch.ones_like(g, dtype=torch.bool)
+    new_block[1:] = (g[1:] != g[:-1]) | (s[1:] != s[:-1])
+    block = torch.cumsum(new_block.long(), 0) - 1
+    first = torch.zeros(int(block[-1]) + 1, dtype=torch.double).scatter_reduce(0, block, position, "amin",
+                                                                               include_self=False)
+    last = torch.zeros_like(first).scatter_reduce(0, block, position, "amax", include_self=False)
+    rank = ((first + last) / 2 + 1)[block]  # 1-based average rank of tied scores
+    positives = torch.zeros_like(size).index_add_(0, g, y)
+    negatives = size - positives
+    rank_sum = torch.zeros_like(size).index_add_(0, g, rank * y)
+    auc = (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+    return torch.where((positives > 0) & (negatives > 0), auc, float("nan")), size
+
+
+def ctr_values(logits: torch.Tensor, labels: torch.Tensor, users: torch.Tensor) -> dict[str, float]:
+    """`auc`, `gauc` (per-user AUC weighted by the user's number of examples, over users with
+    both a positive and a negative, as in the DIN paper) and `logloss`."""
+    auc, _ = grouped_auc(logits, labels, torch.zeros_like(users))
+    _, dense_users = torch.unique(users, return_inverse=True)
+    per_user, size = grouped_auc(logits, labels, dense_users)
+    valid = ~per_user.isnan()
+    gauc = (per_user[valid] * size[valid]).sum() / size[valid].sum() if bool(valid.any()) else torch.tensor(float("nan"))
+    logloss = torch.nn.functional.binary_cross_entropy_with_logits(logits.double(), labels.double())
+    return {"count": float(labels.numel()), "auc": float(auc[0]), "gauc": float(gauc), "logloss": float(logloss)}
+
+
+class CTRMetrics(Metric):
+    """Collects (logit, label, user) of every example (gathered across processes under DDP)."""
+
+    full_state_update = False
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("logits", default=[], dist_reduce_fx="cat")
+        self.add_state("labels", default=[], dist_reduce_fx="cat")
+        self.add_state("users", default=[], dist_reduce_fx="cat")
+
+    def update(self, logits: torch.Tensor, labels: torch.Tensor, users: torch.Tensor) -> None:
+        self.logits.append(logits.float())
+        self.labels.append(labels.float())
+        self.users.append(users)
+
+    def compute(self) -> dict[str, float]:
+        return ctr_values(_cat(self.logits).cpu(), _cat(self.labels).cpu(), _cat(self.users).cpu())

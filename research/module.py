@@ -1,6 +1,10 @@
 """The one LightningModule: any model, any task, any loss. Training computes item logits only
 at positions that have a target; evaluation scores the last position of each row against the
-whole catalogue and logs every metric overall and per migration slice."""
+whole catalogue and logs every metric overall and per migration slice.
+
+Click-through tasks (`task.examples == "ctr"`) take (history, target, label) examples: the
+model returns a logit per example (plus an optional auxiliary loss), trained with binary
+cross-entropy and evaluated by AUC, GAUC and log-loss."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Callable
 import lightning.pytorch as L
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from research import metrics
 from research.tasks import Task
@@ -38,7 +43,10 @@ class SequenceRecModule(L.LightningModule):
         self.ks, self.mask_history = tuple(ks), mask_history
         self.register_buffer("item_category", item_category, persistent=False)
         self.num_categories = int(item_category.max())
-        self.eval_metrics = nn.ModuleDict({s: metrics.SlicedMetrics(self.num_categories) for s in ("val", "test")})
+        self.ctr = task.examples == "ctr"
+        self.eval_metrics = nn.ModuleDict({
+            s: metrics.CTRMetrics() if self.ctr else metrics.SlicedMetrics(self.num_categories) for s in ("val", "test")
+        })
         self.category_reports: dict[str, dict[str, torch.Tensor]] = {}
 
     @property
@@ -46,6 +54,11 @@ class SequenceRecModule(L.LightningModule):
         return any(p.requires_grad for p in self.model.parameters())
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        if self.ctr:
+            return self._ctr_training_loss(batch)
+        training_batch = getattr(self.model, "training_batch", None)  # models with their own objective (cloze)
+        if training_batch is not None:
+            batch = training_batch(batch)
         h = self.model(batch)  # (B, L, H)
         loss = h.new_zeros(())
         if self.task.item_weight > 0:
@@ -62,6 +75,16 @@ class SequenceRecModule(L.LightningModule):
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
+    def _ctr_training_loss(self, batch: dict) -> torch.Tensor:
+        out = self.model(batch)
+        loss = F.binary_cross_entropy_with_logits(out.logits, batch["label"])
+        self.log("train/ctr_loss", loss, on_step=False, on_epoch=True)
+        if out.aux_loss is not None:
+            self.log("train/aux_loss", out.aux_loss, on_step=False, on_epoch=True)
+            loss = loss + out.aux_weight * out.aux_loss
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
     def category_log_probs(self, h: torch.Tensor, item_scores: torch.Tensor | None) -> torch.Tensor:
         """(B, C+1) log P(next category). Without a trained category head, marginalise the
         model's item distribution over each category."""
@@ -72,6 +95,9 @@ class SequenceRecModule(L.LightningModule):
         return by_category.clamp(min=1e-30).log().index_fill(1, torch.tensor([0], device=h.device), float("-inf"))
 
     def _evaluate(self, batch: dict, split: str) -> None:
+        if self.ctr:
+            self.eval_metrics[split].update(self.model(batch).logits, batch["label"], batch["user"])
+            return
         h = self.model(batch)[:, -1]  # (B, H): left padding puts the latest event last
         values: dict[str, torch.Tensor] = {}
         item_scores = None
@@ -88,7 +114,7 @@ class SequenceRecModule(L.LightningModule):
     def _log_results(self, split: str) -> None:
         metric = self.eval_metrics[split]
         results = metric.compute()
-        if split == "test":
+        if split == "test" and not self.ctr:
             self.category_reports[split] = metric.category_report()
         metric.reset()
         self.log_dict({f"{split}/{k}": v for k, v in results.items()}, prog_bar=False)

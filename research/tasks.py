@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Task:
-    name: str  # next_item | next_category | multi_task (matched against model.supported_tasks)
+    name: str  # next_item | next_category | multi_task | ctr (matched against model.supported_tasks)
     item_weight: float  # weight of the item loss (0: no item head trained, no item metrics)
     category_weight: float  # weight of the category loss (0: categories derived from item scores)
     monitor: str  # validation metric for checkpointing / early stopping
     mode: str = "max"
+    examples: str = "sequence"  # what a data row is: "sequence" (next events) or "ctr" (target + label)
 
     def __post_init__(self):
-        if self.item_weight <= 0 and self.category_weight <= 0:
+        if self.examples == "sequence" and self.item_weight <= 0 and self.category_weight <= 0:
             raise ValueError(f"task {self.name}: item_weight or category_weight must be > 0")

@@ -98,8 +98,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     results = {k: float(v) for k, v in results.items() if k.startswith(("val/", "test/"))}
     results |= timer.summary() | {"time/total_seconds": time.perf_counter() - t0}
     write_json(out / "metrics.json", results)
-    write_json(out / "category_report.json",
-               {"test": category_report_rows(module.category_reports["test"], meta.category_names)})
+    if "test" in module.category_reports:  # ranking/category tasks; ctr has no per-category report
+        write_json(out / "category_report.json",
+                   {"test": category_report_rows(module.category_reports["test"], meta.category_names)})
     for logger in loggers:
         logger.log_metrics({f"final/{k}": v for k, v in results.items()})
         logger.finalize("success")

@@ -13,7 +13,9 @@ os.environ["WANDB_SILENT"] = "true"
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+import yaml  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.utils import get_class  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +36,16 @@ TINY_SYNTHETIC = [
 def options(group: str) -> list[str]:
     """Every option of a config group, so a new config file is tested without a new test."""
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def model_class(name: str) -> type:
+    target = yaml.safe_load((CONF / "model" / f"{name}.yaml").read_text())["_target_"]
+    return get_class(target)
+
+
+def models_supporting(*tasks: str) -> list[str]:
+    """The model options that support any of `tasks` (each model declares its own)."""
+    return [m for m in options("model") if model_class(m).supported_tasks & set(tasks)]
 
 
 @pytest.fixture

@@ -55,3 +55,32 @@ def test_sliced_metrics_report_each_slice_with_counts():
     assert out["shift/hit@10"] == pytest.approx(0.5) and out["shift/count"] == 2
     assert out["stay/hit@10"] == pytest.approx(1.0) and out["stay/count"] == 2
     assert out["stay/category_macro_f1"] == pytest.approx(1.0)
+
+
+def test_grouped_auc_matches_torchmetrics_and_averages_ties():
+    from torchmetrics.functional.classification import binary_auroc
+
+    torch.manual_seed(0)
+    scores = torch.randint(0, 6, (600,)).float()  # many ties
+    labels = torch.randint(0, 2, (600,))
+    groups = torch.randint(0, 5, (600,))
+    auc, size = metrics.grouped_auc(scores, labels, groups)
+    for g in range(5):
+        rows = groups == g
+        assert float(auc[g]) == pytest.approx(float(binary_auroc(scores[rows], labels[rows])), abs=1e-6)
+        assert size[g] == rows.sum()
+    # one positive tied with one of two negatives: (1 + 0.5) / 2
+    tied, _ = metrics.grouped_auc(torch.tensor([1.0, 1.0, 0.0]), torch.tensor([1, 0, 0]), torch.zeros(3, dtype=torch.long))
+    assert float(tied[0]) == pytest.approx(0.75)
+
+
+def test_gauc_weights_users_by_examples_and_skips_one_class_users():
+    logits = torch.tensor([2.0, 1.0, 0.0, 0.5, 1.0, 3.0, 0.1])
+    labels = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0])
+    users = torch.tensor([7, 7, 7, 9, 9, 4, 4])  # user 4 has positives only: no AUC
+    out = metrics.ctr_values(logits, labels, users)
+    # user 7: positive above both negatives (AUC 1, 3 examples); user 9: below (AUC 0, 2 examples)
+    assert out["gauc"] == pytest.approx((1.0 * 3 + 0.0 * 2) / 5)
+    assert out["count"] == 7
+    expected_logloss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels).item()
+    assert out["logloss"] == pytest.approx(expected_logloss, rel=1e-6)

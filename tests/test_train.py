@@ -13,6 +13,7 @@ from tests.conftest import ROOT, TINY_SYNTHETIC, options
 
 MISSION_KEYS = [f"{m}@{k}" for m in ("hit", "ndcg", "mrr") for k in (5, 10, 20)]
 CATEGORY_KEYS = ["category_acc@1", "category_acc@3", "category_macro_f1", "category_logloss"]
+CTR_KEYS = ["auc", "gauc", "logloss", "count"]
 
 
 def supported(model: str, task: str, make_cfg) -> bool:
@@ -33,6 +34,11 @@ def test_every_model_and_task_runs(model, task, make_cfg, tmp_path):
     results = run(cfg)
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert written == pytest.approx(results, nan_ok=True)
+    if task == "ctr":
+        for split in ("val", "test"):
+            assert all(f"{split}/{k}" in written for k in CTR_KEYS)
+            assert 0 <= written[f"{split}/auc"] <= 1 and 0 <= written[f"{split}/gauc"] <= 1
+        return
     for split in ("val", "test"):
         for key in CATEGORY_KEYS:
             assert f"{split}/{key}" in written

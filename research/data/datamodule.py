@@ -1,5 +1,9 @@
 """LightningDataModule: builds (or loads from cache) a dataset, applies a split, and serves
-left-padded batches. `meta` carries what models need (counts from the training split only)."""
+left-padded batches. `meta` carries what models need (counts from the training split only).
+
+`examples` picks what a row is: `sequence` (next-event targets at every position of a
+training window; one target per row in evaluation) or `ctr` (a target item with a label,
+positives paired with sampled negatives: see ctr.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from research.data import cache
+from research.data.ctr import CTRExamples, NegativeSampler, training_targets
 from research.data.schema import Builder, DatasetMeta
 from research.data.sequences import EvalTargets, EventStore, LengthBucketSampler, TrainWindows, passthrough
 from research.data.splits import LeaveOneOut, Split, event_positions
@@ -32,6 +37,9 @@ class SequenceDataModule(L.LightningDataModule):
         split: Callable[..., Split] | None = None,
         bucket_by_length: bool = True,
         seed: int = 0,
+        examples: str = "sequence",
+        ctr_negatives: str = "popularity",
+        ctr_eval_seed: int = 0,
     ):
         super().__init__()
         self.builder, self.cache_dir = builder, cache_dir
@@ -39,6 +47,9 @@ class SequenceDataModule(L.LightningDataModule):
         self.min_user_events, self.slice_window = min_user_events, slice_window
         self.split_fn = split or LeaveOneOut()
         self.bucket_by_length, self.seed = bucket_by_length, seed
+        if examples not in ("sequence", "ctr"):
+            raise ValueError(f"datamodule.examples must be 'sequence' or 'ctr', got '{examples}'")
+        self.examples, self.ctr_negatives, self.ctr_eval_seed = examples, ctr_negatives, ctr_eval_seed
         self.data: cache.ProcessedData | None = None
         self.directory = None  # the cache entry, once prepare_data has ensured it
 
@@ -55,15 +66,28 @@ class SequenceDataModule(L.LightningDataModule):
         self.data = cache.read(self.directory)
         self.store = EventStore.from_events(self.data.events, self.data.meta["num_users"])
         self.split = self.split_fn(self.store.lengths, self.store.timestamps, self.store.offsets)
-        self.train_set = TrainWindows(self.store, self.split.train_end, self.max_len)
-        self.val_set = EvalTargets(self.store, self.split.val, self.max_len, self.slice_window)
-        self.test_set = EvalTargets(self.store, self.split.test, self.max_len, self.slice_window)
         self.meta = self._meta()
+        if self.examples == "ctr":
+            self._ctr_sets()
+        else:
+            self.train_set = TrainWindows(self.store, self.split.train_end, self.max_len)
+            self.val_set = EvalTargets(self.store, self.split.val, self.max_len, self.slice_window)
+            self.test_set = EvalTargets(self.store, self.split.test, self.max_len, self.slice_window)
         log.info(
-            "%s: %d users, %d items, %d categories; %d train windows, %d val / %d test targets",
+            "%s: %d users, %d items, %d categories; %d train rows (%s), %d val / %d test targets",
             self.builder.name, self.store.lengths.numel(), self.meta.num_items, self.meta.num_categories,
-            len(self.train_set), len(self.val_set), len(self.test_set),
+            len(self.train_set), self.examples, len(self.val_set), len(self.test_set),
         )
+
+    def _ctr_sets(self) -> None:
+        sampler = NegativeSampler(self.store, self.meta.num_items, self.ctr_negatives, self.meta.train_item_counts)
+        category = self.meta.item_category
+        # fixed evaluation negatives, independent of the training seed: every run scores the same pairs
+        self.train_set = CTRExamples(self.store, training_targets(self.store, self.split.train_end), self.max_len,
+                                     sampler, category)
+        self.val_set = CTRExamples(self.store, self.split.val, self.max_len, sampler, category, self.ctr_eval_seed)
+        self.test_set = CTRExamples(self.store, self.split.test, self.max_len, sampler, category,
+                                    self.ctr_eval_seed + 1)
 
     def _meta(self) -> DatasetMeta:
         m = self.data.meta

@@ -60,7 +60,7 @@ class EventStore:
 
 
 # (B, L) tensors aligned with the input window; everything else in a batch is per row or flat
-SEQUENCE_KEYS = ("items", "categories", "behaviors", "target_items", "target_categories")
+SEQUENCE_KEYS = ("items", "categories", "behaviors", "target_items", "target_categories", "target_behaviors")
 
 
 def trim_padding(batch: dict, width: int) -> dict:
@@ -103,13 +103,15 @@ class TrainWindows(Dataset):
         s = self.store
         items = s.take(s.items, index, valid)
         categories = s.take(s.categories, index, valid)
+        behaviors = s.take(s.behaviors, index, valid)
         has_input = items[:, :-1] > 0  # the first event of a sequence is never a target
         batch = {
             "items": items[:, :-1],
             "categories": categories[:, :-1],
-            "behaviors": s.take(s.behaviors, index, valid)[:, :-1],
+            "behaviors": behaviors[:, :-1],
             "target_items": torch.where(has_input, items[:, 1:], 0),
             "target_categories": torch.where(has_input, categories[:, 1:], 0),
+            "target_behaviors": torch.where(has_input, behaviors[:, 1:], 0),  # for models that re-cut windows
         }
         return trim_padding(batch, self.max_len)
 

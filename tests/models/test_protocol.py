@@ -1,14 +1,17 @@
-"""Every model in conf/model must be causal and padding-invariant. Parametrised over the
-config files, so a new model is checked without a new test."""
+"""Every sequence model in conf/model must be causal (or say it is not and hide what it
+predicts) and padding-invariant. Parametrised over the config files, so a new model is
+checked without a new test. Click-through models: tests/models/test_ctr_models.py."""
 
 import pytest
 import torch
 from hydra.utils import instantiate
 
 from research.data.schema import DatasetMeta
-from tests.conftest import options
+from tests.conftest import model_class, models_supporting
 
 NUM_ITEMS, NUM_CATEGORIES, NUM_BEHAVIORS = 40, 5, 4
+SEQUENCE_MODELS = models_supporting("next_item", "next_category")
+CAUSAL_MODELS = [m for m in SEQUENCE_MODELS if getattr(model_class(m), "causal", True)]
 
 
 @pytest.fixture
@@ -39,7 +42,7 @@ def left_pad(items: torch.Tensor, width: int) -> torch.Tensor:
     return torch.cat([torch.zeros(items.size(0), width - items.size(1), dtype=items.dtype), items], dim=1)
 
 
-@pytest.mark.parametrize("name", options("model"))
+@pytest.mark.parametrize("name", CAUSAL_MODELS)
 def test_future_events_cannot_change_a_past_prediction(name, meta, make_cfg):
     model = build(name, meta, make_cfg)
     items = left_pad(torch.randint(1, NUM_ITEMS + 1, (3, 8)), 12)
@@ -52,7 +55,7 @@ def test_future_events_cannot_change_a_past_prediction(name, meta, make_cfg):
     torch.testing.assert_close(logits, model.heads.category_logits(h_changed[:, 8]))
 
 
-@pytest.mark.parametrize("name", options("model"))
+@pytest.mark.parametrize("name", SEQUENCE_MODELS)
 def test_padding_does_not_change_outputs(name, meta, make_cfg):
     model = build(name, meta, make_cfg)
     rows = [torch.randint(1, NUM_ITEMS + 1, (n,)) for n in (3, 7, 10)]
@@ -66,7 +69,7 @@ def test_padding_does_not_change_outputs(name, meta, make_cfg):
         torch.testing.assert_close(model.heads.item_logits(h_short[i, -1]), model.heads.item_logits(h_long[i, -1]))
 
 
-@pytest.mark.parametrize("name", options("model"))
+@pytest.mark.parametrize("name", SEQUENCE_MODELS)
 def test_model_interface(name, meta, make_cfg):
     model = build(name, meta, make_cfg)
     assert model.supported_tasks, "a model must declare the tasks it supports"
@@ -79,3 +82,28 @@ def test_model_interface(name, meta, make_cfg):
     assert item_logits.shape == (2, NUM_ITEMS + 1) and category_logits.shape == (2, NUM_CATEGORIES + 1)
     assert bool((item_logits[:, 0] == float("-inf")).all()) and bool((category_logits[:, 0] == float("-inf")).all())
     assert bool(torch.isfinite(item_logits[:, 1:]).all())
+
+
+@pytest.mark.parametrize("name", [m for m in SEQUENCE_MODELS if m not in CAUSAL_MODELS])
+def test_non_causal_models_hide_every_event_they_are_trained_to_predict(name, meta, make_cfg):
+    """A bidirectional model trains on its own training objective (`training_batch`): the
+    identity of an event it must predict never reaches its input."""
+    model = build(name, meta, make_cfg)
+    items = left_pad(torch.randint(1, NUM_ITEMS + 1, (4, 9)), 12)
+    window = batch_of(items[:, :-1], meta) | {
+        "target_items": items[:, 1:] * (items[:, :-1] > 0),
+        "target_categories": meta.item_category[items[:, 1:]] * (items[:, :-1] > 0),
+        "target_behaviors": torch.where(items[:, 1:] > 0, items[:, 1:] % NUM_BEHAVIORS + 1, 0) * (items[:, :-1] > 0),
+    }
+    torch.manual_seed(1)
+    batch = model.training_batch(window)
+    hidden = batch["cloze_mask"]
+    assert bool(hidden.any(1).all()), "every row predicts at least one event"
+    assert torch.equal(batch["target_items"] > 0, hidden)
+    changed = dict(batch)
+    replacement = torch.randint(1, NUM_ITEMS + 1, batch["items"].shape)
+    changed["items"] = torch.where(hidden, replacement, batch["items"])
+    changed["categories"] = torch.where(hidden, meta.item_category[replacement], batch["categories"])
+    changed["behaviors"] = torch.where(hidden, replacement % NUM_BEHAVIORS + 1, batch["behaviors"])
+    with torch.no_grad():
+        torch.testing.assert_close(model(batch), model(changed))

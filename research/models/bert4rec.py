@@ -1,0 +1,79 @@
+"""BERT4Rec: sequential recommendation with bidirectional encoder representations from
+Transformer (Sun et al., CIKM 2019), trained with the cloze objective.
+
+Training (`training_batch`): the whole training window (inputs plus its last target) with a
+random `mask_prob` share of real events replaced by a [MASK] vector (item, category and
+behaviour alike, so nothing of a masked event leaks); the targets are the masked events, and
+each masked position sees the events on both sides. Inference: a [MASK] is appended after
+the latest event and its output predicts the next one, so evaluation uses the same
+past-only input as every other model. Positions count back from the latest token, so the
+output does not depend on the amount of left padding.
+
+Only the last output predicts anything (the others are contextual states of the history):
+the model is not causal position by position, and says so with `causal = False`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from research.data.schema import DatasetMeta
+from research.models import NEURAL_TASKS
+from research.models.components.embedding import EventEmbedding, init_embedding
+from research.models.components.heads import TiedHeads
+
+
+class BERT4Rec(nn.Module):
+    supported_tasks = NEURAL_TASKS
+    causal = False
+
+    def __init__(self, meta: DatasetMeta, max_len: int = 50, hidden_size: int = 64, num_layers: int = 2,
+                 num_heads: int = 2, dropout: float = 0.2, mask_prob: float = 0.2, use_category: bool = True,
+                 use_behavior: bool = True):
+        super().__init__()
+        self.num_heads, self.mask_prob = num_heads, mask_prob
+        self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, hidden_size,
+                                        use_category, use_behavior)
+        self.mask_token = nn.Parameter(torch.randn(hidden_size) * 0.02)
+        self.positions = nn.Embedding(max_len + 1, hidden_size)  # a training window holds max_len + 1 events
+        init_embedding(self.positions)
+        self.dropout = nn.Dropout(dropout)
+        layer = nn.TransformerEncoderLayer(hidden_size, num_heads, dim_feedforward=hidden_size * 4, dropout=dropout,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(hidden_size),
+                                             enable_nested_tensor=False)
+        self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories)
+
+    def training_batch(self, batch: dict) -> dict:
+        """Next-event training window (B, L) -> cloze batch (B, L+1) with `cloze_mask`."""
+        def whole(key: str) -> torch.Tensor:
+            return torch.cat([batch[key], batch[f"target_{key}"][:, -1:]], dim=1)
+
+        items, categories, behaviors = whole("items"), whole("categories"), whole("behaviors")
+        masked = (torch.rand(items.shape, device=items.device) < self.mask_prob) & (items > 0)
+        masked[:, -1] |= ~masked.any(1)  # every row predicts something: its latest event, as at inference
+        return {"items": items, "categories": categories, "behaviors": behaviors, "cloze_mask": masked,
+                "target_items": torch.where(masked, items, 0), "target_categories": torch.where(masked, categories, 0)}
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        x = self.embedding(batch)  # (B, L, D)
+        real = batch["items"] > 0
+        cloze = "cloze_mask" in batch
+        if cloze:
+            x = torch.where(batch["cloze_mask"].unsqueeze(-1), self.mask_token, x)
+        else:  # append the [MASK] whose output predicts the next event
+            x = torch.cat([x, self.mask_token.expand(x.size(0), 1, -1)], dim=1)
+            real = torch.cat([real, real.new_ones(real.size(0), 1)], dim=1)
+        position = (real.flip(1).long().cumsum(1).flip(1) - 1).clamp(min=0)  # 0 at the latest token
+        x = self.dropout(x + self.positions(position))
+        h = self.encoder(x, mask=padding_mask(real, self.num_heads)) * real.unsqueeze(-1)
+        return h if cloze else h[:, 1:]  # (B, L+1, D) for training; (B, L, D), last = prediction
+
+
+def padding_mask(real: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """(B, L) -> (B * heads, L, L) boolean, True = may NOT attend: padding keys are blocked,
+    every query may attend to itself so padded rows stay finite."""
+    length = real.size(1)
+    blocked = ~real.unsqueeze(1) & ~torch.eye(length, dtype=torch.bool, device=real.device)
+    return blocked.repeat_interleave(num_heads, dim=0)
