@@ -12,6 +12,7 @@ if [ -z "${PYTHON:-}" ]; then bash scripts/bootstrap.sh; PYTHON=.venv/bin/python
 source scripts/env.sh
 export PYTHON
 out=outputs/dien_protocol_beauty
+mkdir -p "$out"
 # CTR models over-fit Beauty within a few epochs (every item is seen ~16 times): stop early.
 common="data=amazon_beauty task=ctr logger=csv trainer.max_epochs=10 callbacks.early_stopping.patience=2 \
 callbacks.progress_bar.refresh_rate=1000 $*"
