@@ -45,6 +45,13 @@ def provenance() -> dict:
             "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
+def machine(trainer: L.Trainer) -> dict:
+    """Where a run's timings and numbers came from."""
+    device = trainer.strategy.root_device
+    return {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "world_size": trainer.world_size}
+
+
 def category_report_rows(report: dict[str, torch.Tensor], names: tuple[str, ...]) -> list[dict]:
     return [
         {"category": names[c - 1], **{k: float(v[c]) for k, v in report.items()}}
@@ -84,7 +91,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     for logger in loggers:
         logger.log_hyperparams(resolved)
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
-    write_json(out / "run_info.json", provenance())
+    write_json(out / "run_info.json", provenance() | machine(trainer))
 
     t0 = time.perf_counter()
     ckpt = None
