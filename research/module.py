@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from research import metrics
-from research.tasks import Task
+from research.tasks import Task, check_supported
 
 
 class SequenceRecModule(L.LightningModule):
@@ -32,11 +32,7 @@ class SequenceRecModule(L.LightningModule):
         mask_history: bool = True,
     ):
         super().__init__()
-        if task.name not in model.supported_tasks:
-            raise ValueError(
-                f"model {type(model).__name__} does not support task '{task.name}' "
-                f"(supported: {', '.join(sorted(model.supported_tasks))})"
-            )
+        check_supported(model, task.name)
         self.model, self.task = model, task
         self.item_loss, self.category_loss = item_loss, category_loss
         self.optimizer_factory = optimizer

@@ -17,3 +17,15 @@ class Task:
     def __post_init__(self):
         if self.examples == "sequence" and self.item_weight <= 0 and self.category_weight <= 0:
             raise ValueError(f"task {self.name}: item_weight or category_weight must be > 0")
+
+
+class IncompatibleConfig(ValueError):
+    """A configuration that cannot run; entry points print its one line and exit."""
+
+
+def check_supported(model: type | object, task: str) -> None:
+    """One line naming the model, the task and what the model does support."""
+    if task not in model.supported_tasks:
+        name = model.__name__ if isinstance(model, type) else type(model).__name__
+        raise IncompatibleConfig(f"model {name} does not support task '{task}' "
+                         f"(supported: {', '.join(sorted(model.supported_tasks))})")

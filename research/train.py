@@ -16,11 +16,12 @@ from pathlib import Path
 import hydra
 import lightning.pytorch as L
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from research.callbacks import EpochTimer
 from research.module import SequenceRecModule
+from research.tasks import IncompatibleConfig, check_supported
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    check_supported(get_class(cfg.model._target_), cfg.task.name)  # before any data is built
 
     log.info("building data <%s>", cfg.data.builder._target_)
     datamodule = instantiate(cfg.datamodule, builder=instantiate(cfg.data.builder))
@@ -125,7 +127,10 @@ def _finish_wandb() -> None:
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    results = run(cfg)
+    try:
+        results = run(cfg)
+    except IncompatibleConfig as err:
+        sys.exit(f"error: {err}")
     summary = {k: round(v, 4) for k, v in results.items() if k.startswith("test/") and "/" not in k[5:]}
     print(json.dumps(summary, indent=1))
     return results.get(cfg.task.monitor)

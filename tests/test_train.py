@@ -86,3 +86,12 @@ def test_unknown_option_fails_listing_the_valid_ones():
     assert "Could not find 'model/nope'" in proc.stderr
     for name in options("model"):
         assert name in proc.stderr
+
+
+def test_incompatible_model_and_task_fail_in_one_line_before_any_data_is_built(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "research.train", "model=din", "task=next_item",
+                           f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == ["error: model DIN does not support task 'next_item' (supported: ctr)"]
+    assert not (tmp_path / "cache").exists()
