@@ -22,6 +22,7 @@ from research.data.schema import DatasetMeta
 from research.models import NEURAL_TASKS
 from research.models.components.embedding import EventEmbedding, init_embedding
 from research.models.components.heads import TiedHeads
+from research.models.components.transformer import attention_mask, encoder
 
 
 class BERT4Rec(nn.Module):
@@ -39,10 +40,7 @@ class BERT4Rec(nn.Module):
         self.positions = nn.Embedding(max_len + 1, hidden_size)  # a training window holds max_len + 1 events
         init_embedding(self.positions)
         self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(hidden_size, num_heads, dim_feedforward=hidden_size * 4, dropout=dropout,
-                                           activation="gelu", batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(hidden_size),
-                                             enable_nested_tensor=False)
+        self.encoder = encoder(hidden_size, num_layers, num_heads, dropout)
         self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories)
 
     def training_batch(self, batch: dict) -> dict:
@@ -67,13 +65,6 @@ class BERT4Rec(nn.Module):
             real = torch.cat([real, real.new_ones(real.size(0), 1)], dim=1)
         position = (real.flip(1).long().cumsum(1).flip(1) - 1).clamp(min=0)  # 0 at the latest token
         x = self.dropout(x + self.positions(position))
-        h = self.encoder(x, mask=padding_mask(real, self.num_heads)) * real.unsqueeze(-1)
+        h = self.encoder(x, mask=attention_mask(real, self.num_heads, causal=False)) * real.unsqueeze(-1)
         return h if cloze else h[:, 1:]  # (B, L+1, D) for training; (B, L, D), last = prediction
 
-
-def padding_mask(real: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """(B, L) -> (B * heads, L, L) boolean, True = may NOT attend: padding keys are blocked,
-    every query may attend to itself so padded rows stay finite."""
-    length = real.size(1)
-    blocked = ~real.unsqueeze(1) & ~torch.eye(length, dtype=torch.bool, device=real.device)
-    return blocked.repeat_interleave(num_heads, dim=0)

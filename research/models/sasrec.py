@@ -16,17 +16,7 @@ from research.data.schema import DatasetMeta
 from research.models import NEURAL_TASKS
 from research.models.components.embedding import EventEmbedding, init_embedding
 from research.models.components.heads import TiedHeads
-
-
-def attention_mask(mask: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """(B, L) real-event mask -> (B * heads, L, L) boolean, True = may NOT attend.
-
-    Causal, padding keys blocked; every query may attend to itself so padded rows stay finite."""
-    length = mask.size(1)
-    future = torch.ones(length, length, dtype=torch.bool, device=mask.device).triu(1)
-    blocked = future.unsqueeze(0) | ~mask.unsqueeze(1)  # (B, L, L)
-    blocked = blocked & ~torch.eye(length, dtype=torch.bool, device=mask.device)
-    return blocked.repeat_interleave(num_heads, dim=0)
+from research.models.components.transformer import attention_mask, encoder
 
 
 class SASRec(nn.Module):
@@ -41,15 +31,12 @@ class SASRec(nn.Module):
         self.positions = nn.Embedding(max_len, hidden_size)
         init_embedding(self.positions)
         self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(hidden_size, num_heads, dim_feedforward=hidden_size * 4, dropout=dropout,
-                                           activation="gelu", batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(hidden_size),
-                                             enable_nested_tensor=False)
+        self.encoder = encoder(hidden_size, num_layers, num_heads, dropout)
         self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories)
 
     def forward(self, batch: dict) -> torch.Tensor:
         mask = batch["items"] > 0  # (B, L)
         position = (mask.long().cumsum(1) - 1).clamp(min=0)  # 0 at each sequence's first event
         x = self.dropout(self.embedding(batch) + self.positions(position))  # (B, L, D)
-        h = self.encoder(x, mask=attention_mask(mask, self.num_heads))
+        h = self.encoder(x, mask=attention_mask(mask, self.num_heads, causal=True))
         return h * mask.unsqueeze(-1)  # (B, L, D)
