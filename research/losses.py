@@ -1,8 +1,12 @@
 """Training losses. Item losses take the query vectors at the positions that have a target,
-the target ids and the model's heads, so sampled variants can score a subset of items.
+the target ids and the model's heads, so sampled variants score a subset of items only:
 
+    item_loss = Loss(meta, **hyper_parameters)
     item_loss(query (M, D), targets (M,), heads) -> scalar
     category_loss(logits (M, C+1), targets (M,)) -> scalar
+
+Negatives are drawn on the query's device, for the whole batch at once. A sampled negative
+that equals the row's target (an accidental hit) is removed from that row's loss.
 """
 
 from __future__ import annotations
@@ -11,15 +15,117 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from research.data.schema import DatasetMeta
+
+
+def item_scores(query: torch.Tensor, heads: nn.Module, items: torch.Tensor) -> torch.Tensor:
+    """query (M, D), items (M, k) or (k,) ids -> (M, k) dot-product scores."""
+    table = heads.item_table[items]  # (M, k, D) or (k, D)
+    if items.dim() == 1:
+        return query @ table.T
+    return torch.einsum("md,mkd->mk", query, table)
+
 
 class FullSoftmaxCE(nn.Module):
     """Cross-entropy over the whole catalogue (the loss behind the strong SASRec results of
     Klenitskiy & Vasilev, RecSys 2023)."""
 
+    def __init__(self, meta: DatasetMeta | None = None):
+        super().__init__()
+
     def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
         # score real items only (row 0 of the table is padding): no (M, N+1) masked copy
         logits = query @ heads.item_table[1:].T  # (M, N)
         return F.cross_entropy(logits, targets - 1)
+
+
+class SampledSoftmaxCE(nn.Module):
+    """Softmax over the target and `num_negatives` items shared by the whole batch, drawn by
+    training popularity or uniformly, with the logQ correction (Bengio & Senecal, 2008; Yi et
+    al., RecSys 2019): each negative's logit is lowered by the log of its expected count
+    k * Q(item), so the sampled sum estimates the full softmax's partition function. The target
+    enters once, uncorrected, and its accidental copies among the negatives are dropped, so the
+    loss tends to the full cross-entropy as k grows."""
+
+    def __init__(self, meta: DatasetMeta, num_negatives: int = 256, distribution: str = "popularity",
+                 log_q_correction: bool = True):
+        super().__init__()
+        if distribution not in ("popularity", "uniform"):
+            raise ValueError(f"sampled softmax: distribution must be 'popularity' or 'uniform', got '{distribution}'")
+        weights = meta.train_item_counts.double() + 1 if distribution == "popularity" else torch.ones(meta.num_items + 1)
+        weights[0] = 0  # never sample padding
+        q = weights / weights.sum()
+        self.num_negatives, self.log_q_correction = num_negatives, log_q_correction
+        self.register_buffer("q", q.float(), persistent=False)
+        self.register_buffer("log_expected", (num_negatives * q).clamp(min=1e-30).log().float(), persistent=False)
+
+    def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
+        negatives = torch.multinomial(self.q, self.num_negatives, replacement=True)  # (k,) shared
+        logits = torch.cat([item_scores(query, heads, targets.unsqueeze(1)), item_scores(query, heads, negatives)], 1)
+        if self.log_q_correction:
+            logits[:, 1:] -= self.log_expected[negatives]
+        hits = torch.cat([torch.zeros_like(targets, dtype=torch.bool).unsqueeze(1),
+                          negatives.unsqueeze(0) == targets.unsqueeze(1)], 1)
+        return F.cross_entropy(logits.masked_fill(hits, float("-inf")), torch.zeros_like(targets))
+
+
+class _PerRowNegatives(nn.Module):
+    """`num_negatives` uniform items per row (the original SASRec / gSASRec sampling)."""
+
+    def __init__(self, meta: DatasetMeta, num_negatives: int):
+        super().__init__()
+        self.num_items, self.num_negatives = meta.num_items, num_negatives
+
+    def scores(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module):
+        """-> positive scores (M,), negative scores (M, k), valid (M, k) (False at accidental hits)."""
+        negatives = torch.randint(1, self.num_items + 1, (targets.numel(), self.num_negatives), device=targets.device)
+        positive = (query * heads.item_table[targets]).sum(-1)
+        return positive, item_scores(query, heads, negatives), negatives != targets.unsqueeze(1)
+
+
+class SampledBCE(_PerRowNegatives):
+    """Binary cross-entropy on the target (1) and `num_negatives` uniform items (0): the
+    original SASRec objective (Kang & McAuley, ICDM 2018) with one negative."""
+
+    def __init__(self, meta: DatasetMeta, num_negatives: int = 1):
+        super().__init__(meta, num_negatives)
+
+    def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
+        positive, negative, valid = self.scores(query, targets, heads)
+        per_row = F.softplus(-positive) + (F.softplus(negative) * valid).sum(1)
+        return per_row.mean()
+
+
+class BPR(_PerRowNegatives):
+    """Bayesian personalised ranking (Rendle et al., UAI 2009): -log sigmoid(s+ - s-), averaged
+    over each row's valid negatives."""
+
+    def __init__(self, meta: DatasetMeta, num_negatives: int = 1):
+        super().__init__(meta, num_negatives)
+
+    def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
+        positive, negative, valid = self.scores(query, targets, heads)
+        pairs = F.softplus(negative - positive.unsqueeze(1)) * valid  # -log sigmoid(s+ - s-)
+        return (pairs.sum(1) / valid.sum(1).clamp(min=1)).mean()
+
+
+class GBCE(_PerRowNegatives):
+    """Generalised BCE of gSASRec (Petrov & Macdonald, RecSys 2023): the positive's probability
+    is raised to beta = alpha * (t * (1 - 1/alpha) + 1/alpha), alpha = k / (N - 1) the sampling
+    rate, which undoes the over-confidence that negative sampling induces. t = 0 gives BCE."""
+
+    def __init__(self, meta: DatasetMeta, num_negatives: int = 256, t: float = 0.75):
+        super().__init__(meta, num_negatives)
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"gBCE: t must be in [0, 1], got {t}")
+        alpha = num_negatives / max(meta.num_items - 1, 1)
+        self.beta = alpha * (t * (1 - 1 / alpha) + 1 / alpha)
+
+    def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
+        positive, negative, valid = self.scores(query, targets, heads)
+        # -log(sigmoid(s)^beta) = beta * softplus(-s)
+        per_row = self.beta * F.softplus(-positive) + (F.softplus(negative) * valid).sum(1)
+        return per_row.mean()
 
 
 class CategoryCE(nn.Module):
@@ -32,3 +138,4 @@ class CategoryCE(nn.Module):
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         # drop the padding column so smoothing mass never goes to it
         return F.cross_entropy(logits[:, 1:], targets - 1, label_smoothing=self.label_smoothing)
+

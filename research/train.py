@@ -78,7 +78,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     module = SequenceRecModule(
         model=instantiate(cfg.model, meta=meta),
         task=instantiate(cfg.task),
-        item_loss=instantiate(cfg.loss.item),
+        item_loss=instantiate(cfg.loss.item, meta=meta),
         category_loss=instantiate(cfg.loss.category),
         optimizer=instantiate(cfg.optimizer),
         item_category=meta.item_category,

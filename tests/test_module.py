@@ -17,7 +17,7 @@ def build(make_cfg, *overrides):
     torch.manual_seed(0)
     module = SequenceRecModule(
         model=instantiate(cfg.model, meta=dm.meta), task=instantiate(cfg.task),
-        item_loss=instantiate(cfg.loss.item), category_loss=instantiate(cfg.loss.category),
+        item_loss=instantiate(cfg.loss.item, meta=dm.meta), category_loss=instantiate(cfg.loss.category),
         optimizer=instantiate(cfg.optimizer), item_category=dm.meta.item_category,
         mask_history=cfg.eval.mask_history,
     ).eval()
