@@ -1,0 +1,147 @@
+"""Optuna hyper-parameter search over `research.train`, one process per trial.
+
+    python -m research.sweep hparams_search=sasrec_optuna [sweep.n_trials=20] [any training key=value]
+
+The search space, objective metric, study name and storage come from conf/hparams_search/.
+Each trial's config is composed from the same conf/ tree (so a wrong key fails at once), then
+trained by `python -m research.train` in its own process: a crash, NaN or OOM fails that trial
+only. The study lives in its storage (SQLite by default, any SQLAlchemy URL to share it between
+workers), so a killed sweep restarted with the same study name finishes the remaining trials:
+finished trials are kept and never rerun, and a trial whose worker died is marked failed once
+its heartbeat is older than `sweep.grace_period`. Hydra's Optuna sweeper plugin is not used:
+its releases pin optuna<3 and cannot resume.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import hydra
+import optuna
+from hydra import compose
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from research.train import write_json
+
+log = logging.getLogger(__name__)
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+class TrialFailed(RuntimeError):
+    """The trial's process failed or its metric is missing or not finite: the trial is marked
+    failed and the sweep goes on."""
+
+
+def suggest(trial: optuna.Trial, key: str, space: DictConfig):
+    kind = space.type
+    if kind == "float":
+        return trial.suggest_float(key, space.low, space.high, log=space.get("log", False))
+    if kind == "int":
+        return trial.suggest_int(key, space.low, space.high, log=space.get("log", False))
+    if kind == "categorical":
+        return trial.suggest_categorical(key, list(space.choices))
+    raise ValueError(f"sweep.params.{key}: type must be float, int or categorical, got '{kind}'")
+
+
+class Objective:
+    """Trains one trial in a subprocess and returns its validation metric."""
+
+    def __init__(self, cfg: DictConfig, base_overrides: list[str]):
+        self.sweep, self.base = cfg.sweep, base_overrides
+        self.wandb = "wandb" in cfg.get("logger", {})
+
+    def overrides(self, trial: optuna.Trial) -> list[str]:
+        params = [f"{k}={suggest(trial, k, space)}" for k, space in self.sweep.params.items()]
+        extra = [f"logger.wandb.group={self.sweep.study_name}"] if self.wandb else []
+        return [*self.base, *params, *extra]
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        overrides = self.overrides(trial)
+        compose(config_name="train", overrides=overrides)  # a wrong key or value fails here, in one line
+        run_dir = Path(self.sweep.dir) / f"trial_{trial.number:04d}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "research.train", *overrides, f"hydra.run.dir={run_dir}"]
+        log.info("trial %d: %s", trial.number, " ".join(overrides[len(self.base):]))
+        with open(run_dir / "stdout.log", "w") as out:
+            try:
+                proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, timeout=self.sweep.trial_timeout)
+            except subprocess.TimeoutExpired as err:
+                raise TrialFailed(f"trial {trial.number}: timed out after {err.timeout} s") from err
+        if proc.returncode != 0:
+            raise TrialFailed(f"trial {trial.number}: exit code {proc.returncode}, see {run_dir / 'stdout.log'}")
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        value = metrics.get(self.sweep.metric, float("nan"))
+        if not math.isfinite(value):
+            raise TrialFailed(f"trial {trial.number}: {self.sweep.metric} = {value}")
+        trial.set_user_attr("run_dir", str(run_dir))
+        return value
+
+
+def open_study(sweep: DictConfig) -> optuna.Study:
+    # heartbeats are "experimental" in Optuna 5 but are the documented way to fail dead workers' trials
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    storage = optuna.storages.RDBStorage(sweep.storage, heartbeat_interval=sweep.heartbeat_interval,
+                                         grace_period=sweep.grace_period)
+    study = optuna.create_study(study_name=sweep.study_name, storage=storage, direction=sweep.direction,
+                                load_if_exists=True)
+    # a fixed seed would re-propose the first trials' parameters after a restart
+    study.sampler = optuna.samplers.TPESampler(seed=sweep.sampler_seed + len(study.trials))
+    return study
+
+
+def finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def write_summary(study: optuna.Study, directory: Path) -> None:
+    trials = study.get_trials(deepcopy=False)
+    with open(directory / "trials.csv", "w", newline="") as f:
+        keys = sorted({k for t in trials for k in t.params})
+        writer = csv.writer(f)
+        writer.writerow(["number", "state", "value", *keys])
+        for t in trials:
+            writer.writerow([t.number, t.state.name, t.value, *(t.params.get(k) for k in keys)])
+    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        return
+    best = study.best_trial
+    run_dir = Path(best.user_attrs["run_dir"])
+    write_json(directory / "best.json", {"number": best.number, "value": best.value, "params": best.params,
+                                         "metrics": json.loads((run_dir / "metrics.json").read_text())})
+    shutil.copyfile(run_dir / "config.yaml", directory / "best_config.yaml")
+
+
+@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    if "sweep" not in cfg:
+        sys.exit("error: choose a search space, e.g. hparams_search=sasrec_optuna (conf/hparams_search/)")
+    sweep = cfg.sweep
+    directory = Path(sweep.dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    base = [o for o in HydraConfig.get().overrides.task if not o.startswith(("sweep.", "hydra."))]
+    study = open_study(sweep)
+    objective = Objective(cfg, base)
+    OmegaConf.save(cfg, directory / "sweep_config.yaml", resolve=True)
+    attempts = 0
+    # count finished trials over all workers and restarts; failures are retried, within a bound
+    while finished(study) < sweep.n_trials and attempts < 2 * sweep.n_trials:
+        study.optimize(objective, n_trials=1, catch=(TrialFailed,))
+        attempts += 1
+    write_summary(study, directory)
+    done = finished(study)
+    log.info("study %s: %d finished trials (%d wanted) in %s", sweep.study_name, done, sweep.n_trials, directory)
+    if done < sweep.n_trials:
+        sys.exit(f"error: only {done} of {sweep.n_trials} trials finished; see {directory / 'trials.csv'}")
+    return study.best_value
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The Optuna sweep driver: trials run in their own processes, a killed sweep resumes without
+losing or rerunning a finished trial, and failing trials never stop the sweep."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+
+from tests.conftest import ROOT, TINY_SYNTHETIC
+
+
+def sweep_command(tmp_path, n_trials: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "research.sweep", "hparams_search=sasrec_optuna", "debug=fast", *TINY_SYNTHETIC,
+            f"sweep.n_trials={n_trials}", f"sweep.dir={tmp_path / 'sweep'}", "sweep.study_name=test",
+            f"sweep.storage=sqlite:///{tmp_path / 'optuna.db'}", "sweep.heartbeat_interval=1", "sweep.grace_period=2",
+            f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'driver'}", *extra]
+
+
+def trials(tmp_path) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name="test", storage=f"sqlite:///{tmp_path / 'optuna.db'}").get_trials()
+
+
+def test_a_killed_sweep_resumes_without_losing_or_repeating_a_finished_trial(tmp_path):
+    proc = subprocess.Popen(sweep_command(tmp_path, 3), cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline:  # kill it while trial 1 runs, after trial 0 finished
+        time.sleep(0.3)
+        states = [t.state for t in trials(tmp_path)] if (tmp_path / "optuna.db").exists() else []
+        if states[:1] == [optuna.trial.TrialState.COMPLETE] and optuna.trial.TrialState.RUNNING in states:
+            break
+    else:
+        proc.kill()
+        pytest.fail("the sweep never reached a finished trial followed by a running one")
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its trial process, as a crash would
+    proc.wait()
+    before = {t.number: t.value for t in trials(tmp_path) if t.state == optuna.trial.TrialState.COMPLETE}
+    time.sleep(3)  # past the grace period: the dead worker's trial is stale
+
+    done = subprocess.run(sweep_command(tmp_path, 3), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    after = trials(tmp_path)
+    complete = [t for t in after if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 3
+    assert all(after[n].value == v for n, v in before.items())  # kept, not rerun
+    assert [t.state for t in after].count(optuna.trial.TrialState.FAIL) == 1  # the killed trial
+    finished_runs = sorted(p.parent.name for p in (tmp_path / "sweep").glob("trial_*/metrics.json"))
+    assert finished_runs == sorted(f"trial_{t.number:04d}" for t in complete)
+    assert (tmp_path / "sweep" / "best.json").is_file() and (tmp_path / "sweep" / "best_config.yaml").is_file()
+
+
+def test_failing_trials_are_marked_failed_and_the_sweep_reports_it(tmp_path):
+    # a trainer argument that does not exist: every trial's training process fails
+    proc = subprocess.run(sweep_command(tmp_path, 1, "+trainer.no_such_trainer_argument=1"), cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "only 0 of 1 trials finished" in proc.stderr
+    assert [t.state for t in trials(tmp_path)] == [optuna.trial.TrialState.FAIL] * 2  # retried once, bounded
