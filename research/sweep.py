@@ -18,14 +18,19 @@ import csv
 import json
 import logging
 import math
+import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
 import hydra
 import optuna
+import sqlalchemy
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
@@ -65,6 +70,7 @@ class Objective:
         return [*self.base, *params, *extra]
 
     def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         overrides = self.overrides(trial)
         compose(config_name="train", overrides=overrides)  # a wrong key or value fails here, in one line
         run_dir = Path(self.sweep.dir) / f"trial_{trial.number:04d}"
@@ -86,11 +92,23 @@ class Objective:
         return value
 
 
+def connect(sweep: DictConfig, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Workers that start together on an empty database race to create its tables; the loser's
+    DDL fails with an integrity error, and a retry finds the tables made."""
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(sweep.storage, heartbeat_interval=sweep.heartbeat_interval,
+                                              grace_period=sweep.grace_period)
+        except sqlalchemy.exc.SQLAlchemyError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 + random.random())
+
+
 def open_study(sweep: DictConfig) -> optuna.Study:
     # heartbeats are "experimental" in Optuna 5 but are the documented way to fail dead workers' trials
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    storage = optuna.storages.RDBStorage(sweep.storage, heartbeat_interval=sweep.heartbeat_interval,
-                                         grace_period=sweep.grace_period)
+    storage = connect(sweep)
     study = optuna.create_study(study_name=sweep.study_name, storage=storage, direction=sweep.direction,
                                 load_if_exists=True)
     # a fixed seed would re-propose the first trials' parameters after a restart
@@ -103,20 +121,25 @@ def finished(study: optuna.Study) -> int:
 
 
 def write_summary(study: optuna.Study, directory: Path) -> None:
+    """trials.csv, best.json, best_config.yaml; each replaced atomically (workers may race)."""
     trials = study.get_trials(deepcopy=False)
-    with open(directory / "trials.csv", "w", newline="") as f:
-        keys = sorted({k for t in trials for k in t.params})
+    keys = sorted({k for t in trials for k in t.params})
+    tmp = directory / f"trials.csv.{os.getpid()}.tmp"
+    with open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["number", "state", "value", *keys])
+        writer.writerow(["number", "state", "value", "worker", *keys])
         for t in trials:
-            writer.writerow([t.number, t.state.name, t.value, *(t.params.get(k) for k in keys)])
+            writer.writerow([t.number, t.state.name, t.value, t.user_attrs.get("worker"), *(t.params.get(k) for k in keys)])
+    os.replace(tmp, directory / "trials.csv")
     if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         return
     best = study.best_trial
     run_dir = Path(best.user_attrs["run_dir"])
     write_json(directory / "best.json", {"number": best.number, "value": best.value, "params": best.params,
                                          "metrics": json.loads((run_dir / "metrics.json").read_text())})
-    shutil.copyfile(run_dir / "config.yaml", directory / "best_config.yaml")
+    tmp = directory / f"best_config.yaml.{os.getpid()}.tmp"
+    shutil.copyfile(run_dir / "config.yaml", tmp)
+    os.replace(tmp, directory / "best_config.yaml")
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 def write_json(path: Path, payload: dict) -> None:
     """Atomic: readers never see a half-written file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # unique: several writers may race
     tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
     os.replace(tmp, path)
 

@@ -3,5 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+# The sweep-storage test starts a throw-away PostgreSQL server (unix socket only): install the
+# server where it is missing and we may (root with apt-get, as on CI machines).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "test: installing postgresql" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >/tmp/apt-postgresql.log 2>&1 \
+    || { tail -20 /tmp/apt-postgresql.log >&2; exit 1; }
+fi
 source scripts/env.sh
 exec .venv/bin/python -m pytest "$@"

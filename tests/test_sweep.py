@@ -21,7 +21,11 @@ def sweep_command(tmp_path, n_trials: int, *extra: str) -> list[str]:
 
 
 def trials(tmp_path) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name="test", storage=f"sqlite:///{tmp_path / 'optuna.db'}").get_trials()
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    try:
+        return optuna.load_study(study_name="test", storage=storage).get_trials()
+    finally:
+        storage.engine.dispose()
 
 
 def test_a_killed_sweep_resumes_without_losing_or_repeating_a_finished_trial(tmp_path):
