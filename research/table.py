@@ -1,0 +1,145 @@
+"""Paper-style tables from one declarative file: runs the missing cells, then writes
+results/<name>.md, .csv, .tex and a bar chart .png (mean ± std over seeds, best in bold,
+second underlined).
+
+    python -m research.table experiments/<name>.yaml [--jobs N] [--results results]
+
+A cell is (row, dataset, seed); its run directory is named by a hash of its resolved config
+(output paths and loggers aside), so a finished run with an identical config is reused, by
+this table or any other, and an interrupted table resumes with the cells it lacks. Each cell
+trains in its own process (`python -m research.train`).
+
+The file (see experiments/*.yaml):
+    title: ...                      protocol: ... (printed under the table)
+    seeds: [0, 1, 2]                common: [override, ...]     (every cell)
+    datasets: {label: [override, ...]}                          (optional; default one, unnamed)
+    rows: [{label: ..., overrides: [...]}, ...]
+    metrics: [test/ndcg@10, ...]    lower_is_better: [test/category_logloss]   (optional)
+    published: [{label: ..., dataset: ..., values: {metric: value}}]   (optional, never ranked)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from research.table_render import render
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+RUNS = Path("outputs/tables/runs")
+
+
+@dataclass(frozen=True)
+class Cell:
+    row: str
+    dataset: str
+    seed: int
+    overrides: tuple[str, ...]
+
+    def run_dir(self) -> Path:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("train", overrides=[*self.overrides, "paths.output_dir=."])
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        for volatile in ("paths", "logger"):  # where a run writes and logs, not what it computes
+            resolved.pop(volatile, None)
+        resolved.get("callbacks", {}).pop("progress_bar", None)
+        digest = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return RUNS / digest
+
+
+def load_spec(path: Path) -> dict:
+    spec = yaml.safe_load(path.read_text())
+    missing = [k for k in ("rows", "metrics") if k not in spec]
+    if missing:
+        raise SystemExit(f"error: {path}: missing {', '.join(missing)}")
+    spec.setdefault("name", path.stem)
+    spec.setdefault("seeds", [0, 1, 2])
+    spec.setdefault("datasets", {"": []})
+    return spec
+
+
+def cells(spec: dict) -> list[Cell]:
+    return [
+        Cell(row["label"], dataset, seed, (*spec.get("common", []), *overrides, *row["overrides"], f"seed={seed}"))
+        for row in spec["rows"] for dataset, overrides in spec["datasets"].items() for seed in spec["seeds"]
+    ]
+
+
+def run_cell(cell: Cell, run_dir: Path) -> Path:
+    """Train the cell unless a finished run with the same config exists. Returns its folder."""
+    if (run_dir / "metrics.json").is_file():
+        return run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "research.train", *cell.overrides, "logger=csv",
+               "callbacks.progress_bar.refresh_rate=1000", f"hydra.run.dir={run_dir}"]
+    with open(run_dir / "stdout.log", "w") as out:
+        proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"cell {cell.row} / {cell.dataset or '-'} / seed {cell.seed} failed: see {run_dir}/stdout.log")
+    return run_dir
+
+
+def run_all(todo: list[Cell], jobs: int) -> dict[Cell, dict]:
+    directories = {cell: cell.run_dir() for cell in todo}
+    fresh = sum(not (d / "metrics.json").is_file() for d in directories.values())
+    print(f"{len(todo)} cells, {len(todo) - fresh} reused, {fresh} to run", file=sys.stderr)
+    results = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool, tqdm(total=len(todo), desc="cells", file=sys.stderr) as bar:
+        futures = {pool.submit(run_cell, cell, directories[cell]): cell for cell in todo}
+        for future in futures:
+            run_dir = future.result()
+            config = yaml.safe_load((run_dir / "config.yaml").read_text())
+            results[futures[future]] = json.loads((run_dir / "metrics.json").read_text()) | {
+                "mask_history": config["eval"]["mask_history"]}
+            bar.update()
+    return results
+
+
+def summarise(spec: dict, results: dict[Cell, dict]) -> list[dict]:
+    """One record per (row, dataset, metric): mean, sample std, number of seeds."""
+    records = []
+    for row in spec["rows"]:
+        for dataset in spec["datasets"]:
+            runs = [m for c, m in results.items() if c.row == row["label"] and c.dataset == dataset]
+            for metric in spec["metrics"]:
+                values = [r[metric] for r in runs if metric in r]
+                if values:
+                    std = statistics.stdev(values) if len(values) > 1 else float("nan")
+                    records.append({"row": row["label"], "dataset": dataset, "metric": metric,
+                                    "mean": statistics.fmean(values), "std": std, "n": len(values)})
+    for p in spec.get("published", []):
+        for metric, value in p["values"].items():
+            records.append({"row": p["label"], "dataset": p.get("dataset", ""), "metric": metric, "mean": value,
+                            "std": float("nan"), "n": 0})
+    return records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("spec", type=Path)
+    parser.add_argument("--jobs", type=int, default=1, help="cells trained at once (keep 1 on 2 cores)")
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    args = parser.parse_args()
+    spec = load_spec(args.spec)
+    results = run_all(cells(spec), args.jobs)
+    records = summarise(spec, results)
+    spec["mask_history"] = sorted({r["mask_history"] for r in results.values()})
+    command = " ".join(["python -m research.table", str(args.spec), *(["--jobs", str(args.jobs)] if args.jobs > 1 else [])])
+    written = render(spec, records, args.results / spec["name"], command)
+    print("\n".join(map(str, written)))
+
+
+if __name__ == "__main__":
+    main()

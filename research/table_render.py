@@ -1,0 +1,135 @@
+"""Write a summarised table (records of row, dataset, metric, mean, std, n) as markdown, CSV,
+LaTeX (booktabs) and a PNG bar chart with error bars. Best of our rows in bold, second
+underlined; published rows (n = 0) are shown, never ranked."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def columns(spec: dict) -> list[tuple[str, str]]:
+    return [(dataset, metric) for dataset in spec["datasets"] for metric in spec["metrics"]]
+
+
+def row_labels(spec: dict) -> list[str]:
+    return [r["label"] for r in spec["rows"]] + [p["label"] for p in spec.get("published", [])]
+
+
+def ranks(spec: dict, records: list[dict]) -> dict[tuple[str, str, str], int]:
+    """(row, dataset, metric) -> 0 for the best of our rows in that column, 1 for the second."""
+    out = {}
+    lower = set(spec.get("lower_is_better", []))
+    for dataset, metric in columns(spec):
+        ours = [r for r in records if r["dataset"] == dataset and r["metric"] == metric and r["n"] > 0]
+        ours.sort(key=lambda r: r["mean"], reverse=metric not in lower)
+        for place, r in enumerate(ours[:2]):
+            out[(r["row"], dataset, metric)] = place
+    return out
+
+
+def cell_text(record: dict | None, place: int | None, bold: tuple[str, str], second: tuple[str, str]) -> str:
+    if record is None:
+        return ""
+    text = f"{record['mean']:.4f}" if record["n"] <= 1 else f"{record['mean']:.4f} ± {record['std']:.4f}"
+    if place == 0:
+        return bold[0] + text + bold[1]
+    if place == 1:
+        return second[0] + text + second[1]
+    return text
+
+
+def grid(spec: dict, records: list[dict], bold, second) -> list[list[str]]:
+    index = {(r["row"], r["dataset"], r["metric"]): r for r in records}
+    place = ranks(spec, records)
+    published = {p["label"] for p in spec.get("published", [])}
+    body = []
+    for label in row_labels(spec):
+        name = f"{label} (published)" if label in published else label
+        body.append([name] + [cell_text(index.get((label, d, m)), place.get((label, d, m)), bold, second)
+                              for d, m in columns(spec)])
+    return body
+
+
+def header(spec: dict) -> list[str]:
+    return ["model"] + [f"{d} {m}".strip() for d, m in columns(spec)]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def markdown(spec: dict, records: list[dict], command: str) -> str:
+    lines = [f"# {spec.get('title', spec['name'])}", "", "| " + " | ".join(header(spec)) + " |",
+             "|" + "---|" * len(header(spec))]
+    lines += ["| " + " | ".join(row) + " |" for row in grid(spec, records, ("**", "**"), ("<u>", "</u>"))]
+    seeds = ", ".join(map(str, spec["seeds"]))
+    lines += ["", f"Mean ± sample std over seeds {seeds}; best of our rows in bold, second underlined; "
+                  "published rows are quoted, not rerun.", ""]
+    if spec.get("protocol"):
+        lines += [spec["protocol"].strip(), ""]
+    if any(m.split("/")[-1].split("@")[0] in ("hit", "ndcg", "mrr") for m in spec["metrics"]):
+        masking = ", ".join(map(str, spec.get("mask_history", ["?"])))
+        lines += [f"Ranking: full ranking over all items; history masking (`eval.mask_history`): {masking}.", ""]
+    lines += [f"Command: `{command}`", ""]
+    return "\n".join(lines)
+
+
+def latex(spec: dict, records: list[dict]) -> str:
+    def escape(text: str) -> str:
+        return text.replace("_", r"\_").replace("@", "@").replace("±", r"$\pm$").replace("%", r"\%")
+
+    body = grid(spec, records, (r"\textbf{", "}"), (r"\underline{", "}"))
+    lines = [r"\begin{tabular}{l" + "r" * len(columns(spec)) + "}", r"\toprule",
+             " & ".join(escape(h) for h in header(spec)) + r" \\", r"\midrule"]
+    lines += [" & ".join(escape(c) for c in row) + r" \\" for row in body]
+    lines += [r"\bottomrule", r"\end{tabular}", ""]
+    return "\n".join(lines)
+
+
+def chart(spec: dict, records: list[dict], path: Path) -> None:
+    cols = columns(spec)
+    labels = row_labels(spec)
+    fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols) + 1, 3.6), squeeze=False)
+    index = {(r["row"], r["dataset"], r["metric"]): r for r in records}
+    for ax, (dataset, metric) in zip(axes[0], cols):
+        found = [(label, index[(label, dataset, metric)]) for label in labels if (label, dataset, metric) in index]
+        means = [r["mean"] for _, r in found]
+        errors = [0.0 if math.isnan(r["std"]) else r["std"] for _, r in found]
+        bars = ax.bar(range(len(found)), means, yerr=errors, capsize=3, color="tab:blue")
+        for bar, (_, r) in zip(bars, found):
+            if r["n"] == 0:  # published figure
+                bar.set_color("lightgray")
+                bar.set_hatch("//")
+        ax.set_xticks(range(len(found)), [label for label, _ in found], rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"{dataset} {metric}".strip(), fontsize=9)
+    fig.suptitle(spec.get("title", spec["name"]), fontsize=10)
+    fig.tight_layout()
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def render(spec: dict, records: list[dict], base: Path, command: str) -> list[Path]:
+    base.parent.mkdir(parents=True, exist_ok=True)
+    md, csv_path, tex, png = (base.with_suffix(s) for s in (".md", ".csv", ".tex", ".png"))
+    write_atomic(md, markdown(spec, records, command))
+    tmp = csv_path.with_suffix(f".csv.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["row", "dataset", "metric", "mean", "std", "n"])
+        writer.writeheader()
+        writer.writerows(records)
+    os.replace(tmp, csv_path)
+    write_atomic(tex, latex(spec, records))
+    chart(spec, records, png)
+    return [md, csv_path, tex, png]

@@ -1,0 +1,61 @@
+"""research.table: cells over seeds, finished runs reused, an interrupted table resumes with
+the missing cells only, and the outputs rank our rows (never the published ones)."""
+
+import csv
+
+import pytest
+
+from research import table
+from research.table_render import render
+
+SPEC = {
+    "name": "toy", "title": "toy", "seeds": [0, 1],
+    "common": ["task=next_item", "debug=fast", "data.builder.num_users=150", "data.builder.num_items=80"],
+    "datasets": {"": []},
+    "rows": [{"label": "Pop", "overrides": ["model=majority"]}, {"label": "Last", "overrides": ["model=last_category"]}],
+    "metrics": ["test/hit@10", "test/category_logloss"],
+    "lower_is_better": ["test/category_logloss"],
+    "published": [{"label": "Paper", "values": {"test/hit@10": 0.99}}],
+}
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # run folders (outputs/tables/runs) and the data cache land here
+    return tmp_path
+
+
+def test_a_table_runs_its_cells_once_and_resumes_the_missing_ones(in_tmp):
+    todo = table.cells(SPEC)
+    assert len(todo) == 4 and len({c.run_dir() for c in todo}) == 4
+    first = table.run_all(todo, jobs=2)
+    logs = sorted(in_tmp.glob("outputs/tables/runs/*/stdout.log"))
+    assert len(logs) == 4
+    stamps = {p: p.stat().st_mtime_ns for p in logs}
+    interrupted = todo[1].run_dir()
+    (interrupted / "metrics.json").unlink()  # as if killed mid-run
+    second = table.run_all(todo, jobs=1)
+    changed = [p for p in logs if p.stat().st_mtime_ns != stamps[p]]
+    assert changed == [in_tmp / interrupted / "stdout.log"]  # only the missing cell ran again
+    def scores(results):
+        return {c: {k: v for k, v in m.items() if not k.startswith("time/")} for c, m in results.items()}
+
+    assert scores(second) == scores(first)  # deterministic cells, same numbers
+
+
+def test_outputs_rank_our_rows_and_state_the_protocol(in_tmp):
+    results = table.run_all(table.cells(SPEC), jobs=2)
+    records = table.summarise(SPEC, results)
+    spec = SPEC | {"mask_history": [True]}
+    written = render(spec, records, in_tmp / "results" / "toy", "python -m research.table toy.yaml")
+    assert [p.suffix for p in written] == [".md", ".csv", ".tex", ".png"] and all(p.stat().st_size for p in written)
+    by = {(r["row"], r["metric"]): r for r in records}
+    best_hit = max(("Pop", "Last"), key=lambda r: by[(r, "test/hit@10")]["mean"])
+    md = written[0].read_text()
+    assert f"| {best_hit} | **" in md
+    assert "| Paper (published) | 0.9900 |" in md  # shown, above every row, never bold
+    assert "history masking (`eval.mask_history`): True" in md
+    assert r"\textbf{" in written[2].read_text() and r"\underline{" in written[2].read_text()
+    with open(written[1]) as f:
+        rows = list(csv.DictReader(f))
+    assert {r["row"] for r in rows} == {"Pop", "Last", "Paper"} and all(r["n"] in ("2", "0") for r in rows)
