@@ -23,9 +23,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import socket
 import statistics
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,15 +80,37 @@ def cells(spec: dict) -> list[Cell]:
     ]
 
 
+def claim(run_dir: Path) -> bool:
+    """True when this process may train the run; False when another live process is training
+    it (two tables sharing a cell). A claim left by a dead process on this host is taken over."""
+    lock = run_dir / ".running"
+    owner = f"{socket.gethostname()} {os.getpid()}"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        host, _, pid = lock.read_text().partition(" ")
+        if host == socket.gethostname() and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            lock.write_text(owner)
+            return True
+        return False
+    os.write(fd, owner.encode())
+    os.close(fd)
+    return True
+
+
 def run_cell(cell: Cell, run_dir: Path) -> Path:
-    """Train the cell unless a finished run with the same config exists. Returns its folder."""
+    """Train the cell unless a finished run with the same config exists (or another table is
+    training it: then wait for that one). Returns its folder."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    while not (run_dir / "metrics.json").is_file() and not claim(run_dir):
+        time.sleep(5)
     if (run_dir / "metrics.json").is_file():
         return run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "research.train", *cell.overrides, "logger=csv",
                "callbacks.progress_bar.refresh_rate=1000", f"hydra.run.dir={run_dir}"]
     with open(run_dir / "stdout.log", "w") as out:
         proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT)
+    (run_dir / ".running").unlink(missing_ok=True)
     if proc.returncode != 0:
         raise RuntimeError(f"cell {cell.row} / {cell.dataset or '-'} / seed {cell.seed} failed: see {run_dir}/stdout.log")
     return run_dir
