@@ -2,7 +2,7 @@
 results/<name>.md, .csv, .tex and a bar chart .png (mean ± std over seeds, best in bold,
 second underlined).
 
-    python -m research.table experiments/<name>.yaml [--jobs N] [--results results]
+    python -m research.table experiments/<name>.yaml [--jobs N] [--results results] [override ...]
 
 A cell is (row, dataset, seed); its run directory is named by a hash of its resolved config
 (output paths and loggers aside), so a finished run with an identical config is reused, by
@@ -156,12 +156,15 @@ def main() -> None:
     parser.add_argument("spec", type=Path)
     parser.add_argument("--jobs", type=int, default=1, help="cells trained at once (keep 1 on 2 cores)")
     parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every cell (data.root=...)")
     args = parser.parse_args()
     spec = load_spec(args.spec)
+    spec["common"] = [*spec.get("common", []), *args.overrides]
     results = run_all(cells(spec), args.jobs)
     records = summarise(spec, results)
     spec["mask_history"] = sorted({r["mask_history"] for r in results.values()})
-    command = " ".join(["python -m research.table", str(args.spec), *(["--jobs", str(args.jobs)] if args.jobs > 1 else [])])
+    command = " ".join(["python -m research.table", str(args.spec), *(["--jobs", str(args.jobs)] if args.jobs > 1 else []),
+                        *args.overrides])
     written = render(spec, records, args.results / spec["name"], command)
     print("\n".join(map(str, written)))
 
