@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="cells trained at once (keep 1 on 2 cores)")
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every cell (data.root=...)")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     spec = load_spec(args.spec)
     spec["common"] = [*spec.get("common", []), *args.overrides]
     results = run_all(cells(spec), args.jobs)
