@@ -64,3 +64,16 @@ def test_failing_trials_are_marked_failed_and_the_sweep_reports_it(tmp_path):
     assert proc.returncode != 0
     assert "only 0 of 1 trials finished" in proc.stderr
     assert [t.state for t in trials(tmp_path)] == [optuna.trial.TrialState.FAIL] * 2  # retried once, bounded
+
+
+def test_trials_are_grouped_in_wandb_by_study_and_keep_the_command_line_overrides(make_cfg):
+    from research.sweep import Objective
+
+    cfg = make_cfg("hparams_search=sasrec_optuna", "logger=default", "sweep.study_name=grouped")
+    study = optuna.create_study()
+    overrides = Objective(cfg, ["hparams_search=sasrec_optuna", "trainer.max_epochs=1"]).overrides(study.ask())
+    assert overrides[:2] == ["hparams_search=sasrec_optuna", "trainer.max_epochs=1"]
+    assert "logger.wandb.group=grouped" in overrides
+    assert {o.split("=")[0] for o in overrides} >= set(cfg.sweep.params)  # one value per searched key
+    csv_only = make_cfg("hparams_search=sasrec_optuna", "logger=csv")
+    assert not any("wandb" in o for o in Objective(csv_only, []).overrides(study.ask()))
