@@ -20,13 +20,14 @@ class GRUAttention(nn.Module):
 
     def __init__(self, meta: DatasetMeta, embedding_dim: int = 18, num_layers: int = 2, pooling: str = "sum",
                  attention_mlp: tuple[int, ...] = (80, 40), attention_activation: str = "sigmoid",
-                 mlp: tuple[int, ...] = (200, 80), activation: str = "dice", dropout: float = 0.0):
+                 normalize_attention: bool = True, mlp: tuple[int, ...] = (200, 80), activation: str = "dice",
+                 dropout: float = 0.0):
         super().__init__()
         self.embedding = ItemCategoryEmbedding(meta.num_items, meta.num_categories, embedding_dim)
         dim = self.embedding.dim  # the GRU keeps the embedding width, so the target can attend to its states
         self.pooling = pooling
         self.gru = LeftPaddedRNN(nn.GRU(dim, dim, num_layers, batch_first=True))
-        self.attention = TargetAttention(dim, attention_mlp, attention_activation, normalize=True)
+        self.attention = TargetAttention(dim, attention_mlp, attention_activation, normalize_attention)
         self.tower = Tower(4 * dim, mlp, activation, dropout)
 
     def forward(self, batch: dict) -> CTROutput:
