@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from research.data.schema import DatasetMeta
+from research.sampling import item_weights
 
 
 def item_scores(query: torch.Tensor, heads: nn.Module, items: torch.Tensor) -> torch.Tensor:
@@ -50,10 +51,8 @@ class SampledSoftmaxCE(nn.Module):
     def __init__(self, meta: DatasetMeta, num_negatives: int = 256, distribution: str = "popularity",
                  log_q_correction: bool = True):
         super().__init__()
-        if distribution not in ("popularity", "uniform"):
-            raise ValueError(f"sampled softmax: distribution must be 'popularity' or 'uniform', got '{distribution}'")
-        weights = meta.train_item_counts.double() + 1 if distribution == "popularity" else torch.ones(meta.num_items + 1)
-        weights[0] = 0  # never sample padding
+        weights = item_weights(meta.train_item_counts, distribution, "sampled softmax")
+        weights = torch.cat([weights.new_zeros(1), weights])  # (N+1,): padding is never drawn
         q = weights / weights.sum()
         self.num_negatives, self.log_q_correction = num_negatives, log_q_correction
         self.register_buffer("q", q.float(), persistent=False)

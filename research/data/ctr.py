@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from research.data.sequences import EventStore, trim_padding
 from research.data.splits import event_positions
+from research.sampling import item_weights
 
 MAX_ROUNDS = 50
 
@@ -27,13 +28,10 @@ class NegativeSampler:
     all reviewed items): it removes the shortcut of telling popular from unpopular items."""
 
     def __init__(self, store: EventStore, num_items: int, distribution: str, item_counts: torch.Tensor):
-        if distribution not in ("uniform", "popularity"):
-            raise ValueError(f"ctr negatives: distribution must be 'uniform' or 'popularity', got '{distribution}'")
         self.num_items = num_items
         users, _ = event_positions(store.offsets)
         self.seen = torch.unique(users * (num_items + 1) + store.items)  # sorted (user, item) keys
-        weights = item_counts[1:].double() + 1.0 if distribution == "popularity" else torch.ones(num_items)
-        self.weights = weights.float()
+        self.weights = item_weights(item_counts, distribution, "datamodule.ctr_negatives").float()  # items 1..N
 
     def __call__(self, users: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B,) user ids -> (B,) item ids in 1..N that the user never interacted with."""

@@ -26,6 +26,7 @@ from research.models.components.augru import AUGRU
 from research.models.components.ctr import CTR_TASKS, CTROutput, ItemCategoryEmbedding, Tower, pool
 from research.models.components.recurrent import LeftPaddedRNN
 from research.models.components.target_attention import TargetAttention
+from research.sampling import item_weights
 
 
 class DIEN(nn.Module):
@@ -40,9 +41,7 @@ class DIEN(nn.Module):
         dim = self.embedding.dim  # interest states keep the embedding width (as the DIEN code)
         self.pooling, self.aux_loss_weight = pooling, aux_loss_weight
         self.register_buffer("item_category", meta.item_category, persistent=False)
-        if aux_negatives not in ("popularity", "uniform"):
-            raise ValueError(f"DIEN aux_negatives must be 'popularity' or 'uniform', got '{aux_negatives}'")
-        weights = meta.train_item_counts[1:].double() + 1 if aux_negatives == "popularity" else torch.ones(meta.num_items)
+        weights = item_weights(meta.train_item_counts, aux_negatives, "DIEN aux_negatives")  # items 1..N
         self.register_buffer("aux_weights", weights.float(), persistent=False)
         self.extractor = LeftPaddedRNN(nn.GRU(dim, dim, batch_first=True))
         self.aux_net = Tower(2 * dim, aux_mlp, "sigmoid")  # batch norm first, as the DIEN code: the inputs are tiny at init
