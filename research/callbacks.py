@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from pathlib import Path
 
 import lightning.pytorch as L
+from lightning.pytorch.trainer.states import TrainerFn
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +44,22 @@ class EpochTimer(L.Callback):
         if self.eval_seconds:
             out["time/eval_pass_seconds"] = sum(self.eval_seconds) / len(self.eval_seconds)
         return out
+
+
+class ValidationCurve(L.Callback):
+    """Appends every validation pass's `val/` metrics as one JSON line to `path`, flushed at once,
+    so another process (the sweep driver's pruner) can follow a run while it trains."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.unlink(missing_ok=True)  # a rerun in the same folder starts a new curve
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        # not on_validation_epoch_end: callbacks run before the module logs that epoch's metrics
+        # fitting only: the validate() call on the best checkpoint afterwards is not an epoch
+        if trainer.state.fn != TrainerFn.FITTING or trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        row = {"epoch": trainer.current_epoch,
+               **{k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")

@@ -8,7 +8,8 @@ trained by `python -m research.train` in its own process: a crash, NaN or OOM fa
 only. The study lives in its storage (SQLite by default, any SQLAlchemy URL to share it between
 workers), so a killed sweep restarted with the same study name finishes the remaining trials:
 finished trials are kept and never rerun, and a trial whose worker died is marked failed once
-its heartbeat is older than `sweep.grace_period`. Hydra's Optuna sweeper plugin is not used:
+its heartbeat is older than `sweep.grace_period`. The driver follows each trial's validation
+curve and reports it to the study, so `sweep.pruner` (any Optuna pruner) can stop poor trials. Hydra's Optuna sweeper plugin is not used:
 its releases pin optuna<3 and cannot resume.
 """
 
@@ -33,6 +34,7 @@ import optuna
 import sqlalchemy
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from research.train import write_json
@@ -78,18 +80,47 @@ class Objective:
         command = [sys.executable, "-m", "research.train", *overrides, f"hydra.run.dir={run_dir}"]
         log.info("trial %d: %s", trial.number, " ".join(overrides[len(self.base):]))
         with open(run_dir / "stdout.log", "w") as out:
+            proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
             try:
-                proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, timeout=self.sweep.trial_timeout)
-            except subprocess.TimeoutExpired as err:
-                raise TrialFailed(f"trial {trial.number}: timed out after {err.timeout} s") from err
-        if proc.returncode != 0:
-            raise TrialFailed(f"trial {trial.number}: exit code {proc.returncode}, see {run_dir / 'stdout.log'}")
+                returncode = self.follow(trial, proc, run_dir / "validation_curve.jsonl")
+            finally:
+                if proc.poll() is None:  # pruned, timed out, or the driver itself interrupted
+                    proc.kill()
+                    proc.wait()
+        if returncode != 0:
+            raise TrialFailed(f"trial {trial.number}: exit code {returncode}, see {run_dir / 'stdout.log'}")
         metrics = json.loads((run_dir / "metrics.json").read_text())
         value = metrics.get(self.sweep.metric, float("nan"))
         if not math.isfinite(value):
             raise TrialFailed(f"trial {trial.number}: {self.sweep.metric} = {value}")
         trial.set_user_attr("run_dir", str(run_dir))
         return value
+
+    def follow(self, trial: optuna.Trial, proc: subprocess.Popen, curve: Path) -> int:
+        """Waits for the trial's process, reporting each validation epoch to the study so the
+        pruner can stop a poor trial early (the process is then killed and the trial PRUNED)."""
+        deadline, reported = time.monotonic() + self.sweep.trial_timeout, 0
+        while True:
+            returncode = proc.poll()
+            lines = curve.read_text().splitlines() if curve.exists() else []
+            for line in lines[reported:]:
+                if not line.endswith("}"):  # being written
+                    break
+                row = json.loads(line)
+                reported += 1
+                value = row.get(self.sweep.metric)
+                if value is None or not math.isfinite(value):
+                    continue  # a NaN epoch is judged by the final metric, not reported
+                trial.report(value, step=row["epoch"])
+                if returncode is None and trial.should_prune():
+                    log.info("trial %d: pruned after epoch %d (%s = %.4f)", trial.number, row["epoch"],
+                             self.sweep.metric, value)
+                    raise optuna.TrialPruned(f"epoch {row['epoch']}: {self.sweep.metric} = {value}")
+            if returncode is not None:
+                return returncode
+            if time.monotonic() > deadline:
+                raise TrialFailed(f"trial {trial.number}: timed out after {self.sweep.trial_timeout} s")
+            time.sleep(self.sweep.poll_seconds)
 
 
 def connect(sweep: DictConfig, attempts: int = 5) -> optuna.storages.RDBStorage:
@@ -109,8 +140,9 @@ def open_study(sweep: DictConfig) -> optuna.Study:
     # heartbeats are "experimental" in Optuna 5 but are the documented way to fail dead workers' trials
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = connect(sweep)
+    pruner = instantiate(sweep.pruner) if sweep.get("pruner") else optuna.pruners.NopPruner()
     study = optuna.create_study(study_name=sweep.study_name, storage=storage, direction=sweep.direction,
-                                load_if_exists=True)
+                                pruner=pruner, load_if_exists=True)
     # a fixed seed would re-propose the first trials' parameters after a restart
     study.sampler = optuna.samplers.TPESampler(seed=sweep.sampler_seed + len(study.trials))
     return study
@@ -151,6 +183,9 @@ def main(cfg: DictConfig) -> float | None:
     directory.mkdir(parents=True, exist_ok=True)
     base = [o for o in HydraConfig.get().overrides.task if not o.startswith(("sweep.", "hydra."))]
     study = open_study(sweep)
+    if sweep.get("enqueue_defaults"):
+        # trial 0 is the composed config itself: the before figure, under the sweep's own budget
+        study.enqueue_trial({k: OmegaConf.select(cfg, k) for k in sweep.params}, skip_if_exists=True)
     objective = Objective(cfg, base)
     OmegaConf.save(cfg, directory / "sweep_config.yaml", resolve=True)
     attempts = 0
@@ -163,7 +198,8 @@ def main(cfg: DictConfig) -> float | None:
     log.info("study %s: %d finished trials (%d wanted) in %s", sweep.study_name, done, sweep.n_trials, directory)
     if done < sweep.n_trials:
         sys.exit(f"error: only {done} of {sweep.n_trials} trials finished; see {directory / 'trials.csv'}")
-    return study.best_value
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return study.best_value if complete else None  # every trial pruned: no best
 
 
 if __name__ == "__main__":

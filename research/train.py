@@ -19,7 +19,7 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from research.callbacks import EpochTimer
+from research.callbacks import EpochTimer, ValidationCurve
 from research.module import SequenceRecModule
 from research.tasks import IncompatibleConfig, check_supported
 
@@ -88,7 +88,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     timer = EpochTimer()
     callbacks = [instantiate(c) for c in cfg.callbacks.values()] if module.trainable else []
     loggers = [instantiate(c) for c in cfg.logger.values()]
-    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, timer], logger=loggers)
+    curve = [ValidationCurve(out / "validation_curve.jsonl")] if module.trainable else []
+    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, timer, *curve], logger=loggers)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
         logger.log_hyperparams(resolved)

@@ -1,13 +1,16 @@
 """The Optuna sweep driver: trials run in their own processes, a killed sweep resumes without
 losing or rerunning a finished trial, and failing trials never stop the sweep."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import optuna
+from omegaconf import OmegaConf
 import pytest
 
 from tests.conftest import ROOT, TINY_SYNTHETIC
@@ -77,3 +80,35 @@ def test_trials_are_grouped_in_wandb_by_study_and_keep_the_command_line_override
     assert {o.split("=")[0] for o in overrides} >= set(cfg.sweep.params)  # one value per searched key
     csv_only = make_cfg("hparams_search=sasrec_optuna", "logger=csv")
     assert not any("wandb" in o for o in Objective(csv_only, []).overrides(study.ask()))
+
+
+def test_the_pruner_stops_a_trial_from_its_validation_curve_and_the_sweep_goes_on(tmp_path, make_cfg):
+    # a threshold no trial can reach: each is pruned at its first validation epoch, its process killed
+    proc = subprocess.run(sweep_command(tmp_path, 2, "trainer.max_epochs=50", "callbacks.early_stopping.patience=50",
+                                        "~sweep.pruner", "+sweep.pruner._target_=optuna.pruners.ThresholdPruner",
+                                        "+sweep.pruner.lower=1.01", "sweep.poll_seconds=0.2"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    done = trials(tmp_path)
+    assert [t.state for t in done] == [optuna.trial.TrialState.PRUNED] * 2
+    cfg = make_cfg("hparams_search=sasrec_optuna")
+    assert done[0].params == {k: OmegaConf.select(cfg, k) for k in cfg.sweep.params}  # the default config first
+    for t in done:
+        run = tmp_path / "sweep" / f"trial_{t.number:04d}"
+        assert not (run / "metrics.json").exists()  # killed before its 50 epochs ended
+        epochs = [json.loads(line)["epoch"] for line in (run / "validation_curve.jsonl").read_text().splitlines()]
+        assert min(t.intermediate_values) == 0 and len(epochs) < 50
+        assert t.intermediate_values[0] == pytest.approx(
+            json.loads((run / "validation_curve.jsonl").read_text().splitlines()[0])["val/ndcg@10"])
+
+
+def test_the_validation_curve_has_one_line_per_training_epoch(tmp_path, make_cfg):
+    from research.train import run
+
+    cfg = make_cfg("model=gru", "debug=fast", *TINY_SYNTHETIC, "trainer.max_epochs=3", "callbacks.early_stopping.patience=50")
+    run(cfg)
+    rows = [json.loads(line) for line in (Path(cfg.paths.output_dir) / "validation_curve.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1, 2]  # no sanity check, no final validate() on the best checkpoint
+    # each row is its own epoch's figures (no lag): the best checkpoint's validation equals the best row
+    best = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())[cfg.task.monitor]
+    assert max(r[cfg.task.monitor] for r in rows) == pytest.approx(best)
