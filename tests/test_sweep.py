@@ -93,6 +93,10 @@ def test_the_pruner_stops_a_trial_from_its_validation_curve_and_the_sweep_goes_o
     assert [t.state for t in done] == [optuna.trial.TrialState.PRUNED] * 2
     cfg = make_cfg("hparams_search=sasrec_optuna")
     assert done[0].params == {k: OmegaConf.select(cfg, k) for k in cfg.sweep.params}  # the default config first
+    from research.sweep_report import markdown
+
+    report = markdown(tmp_path / "sweep")
+    assert report.count("| PRUNED | 1 |") == 2 and "Best:" not in report  # no complete trial, no best
     for t in done:
         run = tmp_path / "sweep" / f"trial_{t.number:04d}"
         assert not (run / "metrics.json").exists()  # killed before its 50 epochs ended
