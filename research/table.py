@@ -16,6 +16,8 @@ The file (see experiments/*.yaml):
     rows: [{label: ..., overrides: [...]}, ...]
     metrics: [test/ndcg@10, ...]    lower_is_better: [test/category_logloss]   (optional)
     published: [{label: ..., dataset: ..., values: {metric: value}}]   (optional, never ranked)
+    relative_to: {row: Oracle, metrics: [test/category_acc@1]}   (optional: adds, per seed,
+                  <metric>_vs_<row> = the row's value / that row's value, e.g. the oracle ceiling)
 """
 
 from __future__ import annotations
@@ -70,7 +72,29 @@ def load_spec(path: Path) -> dict:
     spec.setdefault("name", path.stem)
     spec.setdefault("seeds", [0, 1, 2])
     spec.setdefault("datasets", {"": []})
+    if "relative_to" in spec:
+        spec["metrics"] = [*spec["metrics"], *relative_names(spec["relative_to"]).values()]
     return spec
+
+
+def relative_names(relative: dict) -> dict[str, str]:
+    suffix = relative["row"].lower().replace(" ", "_")
+    return {m: f"{m}_vs_{suffix}" for m in relative["metrics"]}
+
+
+def add_relative(spec: dict, results: dict[Cell, dict]) -> None:
+    """Divide each cell's metrics by the reference row's cell of the same dataset and seed."""
+    relative = spec.get("relative_to")
+    if not relative:
+        return
+    reference = {(c.dataset, c.seed): m for c, m in results.items() if c.row == relative["row"]}
+    if len(reference) != len({(c.dataset, c.seed) for c in results}):
+        raise SystemExit(f"error: relative_to.row '{relative['row']}' is not a row with a cell for every dataset and seed")
+    for cell, metrics in results.items():
+        ref = reference[(cell.dataset, cell.seed)]
+        for metric, name in relative_names(relative).items():
+            if metric in metrics:
+                metrics[name] = metrics[metric] / ref[metric]
 
 
 def cells(spec: dict) -> list[Cell]:
@@ -161,6 +185,7 @@ def main() -> None:
     spec = load_spec(args.spec)
     spec["common"] = [*spec.get("common", []), *args.overrides]
     results = run_all(cells(spec), args.jobs)
+    add_relative(spec, results)
     records = summarise(spec, results)
     spec["mask_history"] = sorted({r["mask_history"] for r in results.values()})
     command = " ".join(["python -m research.table", str(args.spec), *(["--jobs", str(args.jobs)] if args.jobs > 1 else []),

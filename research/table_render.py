@@ -1,6 +1,6 @@
 """Write a summarised table (records of row, dataset, metric, mean, std, n) as markdown, CSV,
 LaTeX (booktabs) and a PNG bar chart with error bars. Best of our rows in bold, second
-underlined; published rows (n = 0) are shown, never ranked."""
+underlined; published rows (n = 0) and the `relative_to` reference row are shown, never ranked."""
 
 from __future__ import annotations
 
@@ -27,8 +27,10 @@ def ranks(spec: dict, records: list[dict]) -> dict[tuple[str, str, str], int]:
     """(row, dataset, metric) -> 0 for the best of our rows in that column, 1 for the second."""
     out = {}
     lower = set(spec.get("lower_is_better", []))
+    reference = spec.get("relative_to", {}).get("row")  # a ceiling (the oracle) is shown, not ranked
     for dataset, metric in columns(spec):
-        ours = [r for r in records if r["dataset"] == dataset and r["metric"] == metric and r["n"] > 0]
+        ours = [r for r in records if r["dataset"] == dataset and r["metric"] == metric and r["n"] > 0
+                and r["row"] != reference]
         ours.sort(key=lambda r: r["mean"], reverse=metric not in lower)
         for place, r in enumerate(ours[:2]):
             out[(r["row"], dataset, metric)] = place
@@ -75,6 +77,9 @@ def markdown(spec: dict, records: list[dict], command: str) -> str:
     seeds = ", ".join(map(str, spec["seeds"]))
     lines += ["", f"Mean ± sample std over seeds {seeds}; best of our rows in bold, second underlined; "
                   "published rows are quoted, not rerun.", ""]
+    if spec.get("relative_to"):
+        ref = spec["relative_to"]["row"]
+        lines[-2] += f" The {ref} row is the reference of the `_vs_` columns and is not ranked."
     if spec.get("protocol"):
         lines += [spec["protocol"].strip(), ""]
     if any(m.split("/")[-1].split("@")[0] in ("hit", "ndcg", "mrr") for m in spec["metrics"]):

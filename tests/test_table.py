@@ -59,3 +59,20 @@ def test_outputs_rank_our_rows_and_state_the_protocol(in_tmp):
     with open(written[1]) as f:
         rows = list(csv.DictReader(f))
     assert {r["row"] for r in rows} == {"Pop", "Last", "Paper"} and all(r["n"] in ("2", "0") for r in rows)
+
+
+def test_relative_columns_divide_by_the_reference_row_of_the_same_seed(in_tmp):
+    spec = SPEC | {"relative_to": {"row": "Pop", "metrics": ["test/hit@10"]}}
+    spec["metrics"] = [*SPEC["metrics"], *table.relative_names(spec["relative_to"]).values()]
+    results = table.run_all(table.cells(spec), jobs=2)
+    table.add_relative(spec, results)
+    for cell, metrics in results.items():
+        pop = next(m for c, m in results.items() if c.row == "Pop" and c.seed == cell.seed)
+        assert metrics["test/hit@10_vs_pop"] == pytest.approx(metrics["test/hit@10"] / pop["test/hit@10"])
+    records = table.summarise(spec, results)
+    assert {r["mean"] for r in records if r["row"] == "Pop" and r["metric"] == "test/hit@10_vs_pop"} == {1.0}
+    from research.table_render import ranks
+
+    assert all(row != "Pop" for row, _, _ in ranks(spec, records))  # the reference is not ranked
+    with pytest.raises(SystemExit, match="relative_to.row 'Nope'"):
+        table.add_relative(spec | {"relative_to": {"row": "Nope", "metrics": ["test/hit@10"]}}, results)

@@ -10,7 +10,9 @@ from research.data.schema import DatasetMeta
 from tests.conftest import model_class, models_supporting
 
 NUM_ITEMS, NUM_CATEGORIES, NUM_BEHAVIORS = 40, 5, 4
-SEQUENCE_MODELS = models_supporting("next_item", "next_category")
+# window models; the simulator oracle reads whole histories instead (tests/models/test_oracle.py)
+SEQUENCE_MODELS = [m for m in models_supporting("next_item", "next_category")
+                   if not getattr(model_class(m), "simulator_only", False)]
 CAUSAL_MODELS = [m for m in SEQUENCE_MODELS if getattr(model_class(m), "causal", True)]
 
 

@@ -1,0 +1,80 @@
+"""The simulator oracle is the exact Bayesian predictive distribution: checked against brute
+-force enumeration of every hidden-state path on a tiny simulator."""
+
+import itertools
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from research.data.builders.synthetic import PARAMS_FILE
+from research.data.simulator import SimulatorParams
+from tests.models.test_protocol import meta  # noqa: F401  (fixture)
+
+TINY = ["model=oracle", "data.builder.num_users=40", "data.builder.num_items=12", "data.builder.num_categories=3",
+        "data.builder.mean_events=5", "data.builder.min_events=3", "data.builder.max_events=7",
+        "data.builder.switch_rate=0.3", "data.builder.exploration=0.25"]
+
+
+def enumerate_next_category(params: SimulatorParams, group: int, items: list[int]) -> np.ndarray:
+    """P(category of the next event | items) by summing over all C^(n+1) state paths."""
+    c = params.transition.shape[1]
+    emission = params.emission_matrix()
+    trans = params.transition[group]
+    next_state = np.zeros(c)
+    for path in itertools.product(range(c), repeat=len(items) + 1):
+        p = params.initial[group, path[0]]
+        for t, item in enumerate(items):
+            p *= emission[path[t], item] * trans[path[t], path[t + 1]]
+        next_state[path[-1]] += p
+    next_state /= next_state.sum()
+    eps = params.exploration
+    observed = np.full((c, c), eps / (c - 1))
+    np.fill_diagonal(observed, 1 - eps)
+    return next_state @ observed  # indexed by raw category
+
+
+@pytest.fixture
+def tiny(make_cfg):
+    cfg = make_cfg(*TINY)
+    datamodule = instantiate(cfg.datamodule, builder=instantiate(cfg.data.builder))
+    datamodule.prepare_data()
+    datamodule.setup()
+    return cfg, datamodule
+
+
+def test_the_oracle_equals_brute_force_enumeration_of_hidden_paths(tiny):
+    cfg, datamodule = tiny
+    model = instantiate(cfg.model, meta=datamodule.meta)
+    batch = datamodule.test_set.__getitems__(list(range(len(datamodule.test_set))))
+    with torch.no_grad():
+        log_probs = model.heads.category_logits(model(batch)[:, -1])
+    directory = datamodule.meta.artefact_dir
+    params = SimulatorParams.load(directory / PARAMS_FILE)
+    raw_item = pl.read_parquet(directory / "items.parquet").sort("dense")["raw"].to_numpy()
+    group = pl.read_parquet(directory / "users.parquet").sort("dense")["group"].to_numpy()
+    raw_category = [int(n) for n in datamodule.meta.category_names]
+    rows, items = batch["history"]
+    for r in range(batch["user"].numel()):
+        history = [int(raw_item[i - 1]) for i in items[rows == r]]
+        assert len(history) >= 2
+        expected = enumerate_next_category(params, int(group[batch["user"][r]]), history)
+        np.testing.assert_allclose(log_probs[r, 1:].exp().numpy(), expected[raw_category], rtol=1e-4)
+
+
+def test_the_oracle_reads_the_whole_history_not_the_window(tiny):
+    cfg, datamodule = tiny
+    model = instantiate(cfg.model, meta=datamodule.meta)
+    batch = datamodule.test_set.__getitems__(list(range(8)))
+    scrambled = batch | {"items": torch.zeros_like(batch["items"]), "categories": torch.zeros_like(batch["items"])}
+    with torch.no_grad():
+        torch.testing.assert_close(model(batch), model(scrambled))
+
+
+def test_the_oracle_refuses_data_without_simulator_parameters(meta):  # noqa: F811
+    from research.models.oracle import Oracle
+
+    with pytest.raises(ValueError, match="model=oracle needs the simulator's parameters"):
+        Oracle(meta)
