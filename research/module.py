@@ -16,7 +16,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from research import metrics
-from research.tasks import Task, check_supported
+from research.migration import MigrationLatency
+from research.tasks import IncompatibleConfig, Task, check_supported
 
 
 class SequenceRecModule(L.LightningModule):
@@ -30,6 +31,7 @@ class SequenceRecModule(L.LightningModule):
         item_category: torch.Tensor,
         ks: tuple[int, ...] = (5, 10, 20),
         mask_history: bool = True,
+        migration_latency: bool = False,
     ):
         super().__init__()
         check_supported(model, task.name)
@@ -44,6 +46,9 @@ class SequenceRecModule(L.LightningModule):
             s: metrics.CTRMetrics() if self.ctr else metrics.SlicedMetrics(self.num_categories) for s in ("val", "test")
         })
         self.category_reports: dict[str, dict[str, torch.Tensor]] = {}
+        if migration_latency and self.ctr:
+            raise IncompatibleConfig("eval.migration_latency needs a sequence task, not ctr")
+        self.migration = nn.ModuleDict({s: MigrationLatency() for s in ("val", "test")}) if migration_latency else None
 
     @property
     def trainable(self) -> bool:
@@ -106,6 +111,11 @@ class SequenceRecModule(L.LightningModule):
         log_probs = self.category_log_probs(h, item_scores)
         values |= metrics.category_values(log_probs, batch["target_category"])
         self.eval_metrics[split].update(values, batch["is_shift"], log_probs.argmax(1), batch["target_category"])
+        if self.migration is not None:
+            if "target_state" not in batch:
+                raise IncompatibleConfig("eval.migration_latency needs the simulator's hidden states (data=synthetic)")
+            self.migration[split].update(batch["user"], batch["target_position"], log_probs.argmax(1),
+                                         batch["target_state"], batch["previous_state"])
 
     def _log_results(self, split: str) -> None:
         metric = self.eval_metrics[split]
@@ -113,6 +123,9 @@ class SequenceRecModule(L.LightningModule):
         if split == "test" and not self.ctr:
             self.category_reports[split] = metric.category_report()
         metric.reset()
+        if self.migration is not None:
+            results |= {f"migration/{k}": v for k, v in self.migration[split].compute().items()}
+            self.migration[split].reset()
         self.log_dict({f"{split}/{k}": v for k, v in results.items()}, prog_bar=False)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:

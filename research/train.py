@@ -67,6 +67,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
         torch.set_num_threads(int(cfg.threads))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     check_supported(get_class(cfg.model._target_), cfg.task.name)  # before any data is built
+    if cfg.eval.migration_latency and cfg.split._target_.endswith("LeaveOneOut"):
+        raise IncompatibleConfig("eval.migration_latency needs consecutive targets per user (split=user_holdout); "
+                                 "leave-one-out has one per user")
 
     log.info("building data <%s>", cfg.data.builder._target_)
     datamodule = instantiate(cfg.datamodule, builder=instantiate(cfg.data.builder))
@@ -84,6 +87,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         item_category=meta.item_category,
         ks=tuple(cfg.eval.ks),
         mask_history=cfg.eval.mask_history,
+        migration_latency=cfg.eval.migration_latency,
     )
     timer = EpochTimer()
     callbacks = [instantiate(c) for c in cfg.callbacks.values()] if module.trainable else []

@@ -62,3 +62,30 @@ class GlobalTimeSplit:
         test = eligible & (ts >= t_test)
         pairs = torch.stack([users, positions], dim=1)
         return Split(train_end=train_end, val=pairs[val], test=pairs[test])
+
+
+class UserHoldout:
+    """Users, not events, are held out: a seeded `val_fraction` / `test_fraction` of users are
+    never trained on, and every position p >= 1 of their sequences is a target (predicted from
+    events 0 .. p-1). The protocol for whole-trajectory measures such as migration latency,
+    and for generalisation to unseen users."""
+
+    def __init__(self, val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0):
+        if not (0 < val_fraction and 0 < test_fraction and val_fraction + test_fraction < 1):
+            raise ValueError("user holdout split: fractions must be > 0 and sum to < 1")
+        self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+
+    def __call__(self, lengths: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor) -> Split:
+        n = lengths.numel()
+        n_val, n_test = round(n * self.val_fraction), round(n * self.test_fraction)
+        if n_val < 1 or n_test < 1 or n_val + n_test >= n:
+            raise ValueError(f"user holdout split: {n} users cannot give {self.val_fraction} / "
+                             f"{self.test_fraction} of them to validation / test and keep some for training")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
+        role = torch.zeros(n, dtype=torch.long)  # 0 train, 1 validation, 2 test
+        role[order[:n_val]], role[order[n_val:n_val + n_test]] = 1, 2
+        users, positions = event_positions(offsets)
+        pairs = torch.stack([users, positions], dim=1)
+        eligible = positions >= 1
+        return Split(train_end=torch.where(role == 0, lengths, 0),
+                     val=pairs[eligible & (role[users] == 1)], test=pairs[eligible & (role[users] == 2)])
