@@ -48,19 +48,40 @@ def cell_text(record: dict | None, place: int | None, bold: tuple[str, str], sec
     return text
 
 
+def grid_columns(spec: dict) -> list:
+    return spec["metrics"] if long_layout(spec) else columns(spec)
+
+
+def long_layout(spec: dict) -> bool:
+    """`layout: long`: one row per (dataset, model), one column per metric; for many datasets
+    (a grid of simulator settings) that would not fit side by side."""
+    return spec.get("layout", "wide") == "long"
+
+
 def grid(spec: dict, records: list[dict], bold, second) -> list[list[str]]:
     index = {(r["row"], r["dataset"], r["metric"]): r for r in records}
     place = ranks(spec, records)
     published = {p["label"] for p in spec.get("published", [])}
+
+    def cells(label: str, pairs) -> list[str]:
+        return [cell_text(index.get((label, d, m)), place.get((label, d, m)), bold, second) for d, m in pairs]
+
     body = []
+    if long_layout(spec):
+        for dataset in spec["datasets"]:
+            for label in row_labels(spec):
+                if any((label, dataset, m) in index for m in spec["metrics"]):
+                    body.append([dataset, label, *cells(label, [(dataset, m) for m in spec["metrics"]])])
+        return body
     for label in row_labels(spec):
         name = f"{label} (published)" if label in published else label
-        body.append([name] + [cell_text(index.get((label, d, m)), place.get((label, d, m)), bold, second)
-                              for d, m in columns(spec)])
+        body.append([name, *cells(label, columns(spec))])
     return body
 
 
 def header(spec: dict) -> list[str]:
+    if long_layout(spec):
+        return ["data", "model", *spec["metrics"]]
     return ["model"] + [f"{d} {m}".strip() for d, m in columns(spec)]
 
 
@@ -94,14 +115,45 @@ def latex(spec: dict, records: list[dict]) -> str:
         return text.replace("_", r"\_").replace("@", "@").replace("±", r"$\pm$").replace("%", r"\%")
 
     body = grid(spec, records, (r"\textbf{", "}"), (r"\underline{", "}"))
-    lines = [r"\begin{tabular}{l" + "r" * len(columns(spec)) + "}", r"\toprule",
+    lines = [r"\begin{tabular}{" + "l" * (len(header(spec)) - len(grid_columns(spec))) + "r" * len(grid_columns(spec))
+             + "}", r"\toprule",
              " & ".join(escape(h) for h in header(spec)) + r" \\", r"\midrule"]
     lines += [" & ".join(escape(c) for c in row) + r" \\" for row in body]
     lines += [r"\bottomrule", r"\end{tabular}", ""]
     return "\n".join(lines)
 
 
+def heatmaps(spec: dict, records: list[dict], path: Path) -> None:
+    """Long layout: one heatmap per metric, models down, datasets across, values written in."""
+    labels, datasets = row_labels(spec), list(spec["datasets"])
+    index = {(r["row"], r["dataset"], r["metric"]): r["mean"] for r in records}
+    metrics = spec["metrics"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(0.9 * len(datasets) * len(metrics) + 2.5, 0.45 * len(labels) + 2),
+                             squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        values = [[index.get((label, d, metric), math.nan) for d in datasets] for label in labels]
+        image = ax.imshow(values, cmap="viridis_r" if metric in spec.get("lower_is_better", []) else "viridis",
+                          aspect="auto")
+        for i, row in enumerate(values):
+            for j, v in enumerate(row):
+                if not math.isnan(v):
+                    ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=7, color="white")
+        ax.set_xticks(range(len(datasets)), datasets, rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(labels)), labels, fontsize=8)
+        ax.set_title(metric, fontsize=9)
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.suptitle(spec.get("title", spec["name"]), fontsize=10)
+    fig.tight_layout()
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
 def chart(spec: dict, records: list[dict], path: Path) -> None:
+    if long_layout(spec):
+        heatmaps(spec, records, path)
+        return
     cols = columns(spec)
     labels = row_labels(spec)
     fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols) + 1, 3.6), squeeze=False)

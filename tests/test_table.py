@@ -76,3 +76,18 @@ def test_relative_columns_divide_by_the_reference_row_of_the_same_seed(in_tmp):
     assert all(row != "Pop" for row, _, _ in ranks(spec, records))  # the reference is not ranked
     with pytest.raises(SystemExit, match="relative_to.row 'Nope'"):
         table.add_relative(spec | {"relative_to": {"row": "Nope", "metrics": ["test/hit@10"]}}, results)
+
+
+def test_the_long_layout_puts_each_dataset_model_pair_on_a_row_and_draws_heatmaps(tmp_path):
+    spec = {"name": "grid", "title": "grid", "seeds": [0], "layout": "long",
+            "datasets": {"easy": [], "hard": []}, "rows": [{"label": "A"}, {"label": "B"}],
+            "metrics": ["test/latency"], "lower_is_better": ["test/latency"], "mask_history": [True]}
+    records = [{"row": r, "dataset": d, "metric": "test/latency", "mean": v, "std": float("nan"), "n": 1}
+               for (r, d), v in {("A", "easy"): 1.0, ("B", "easy"): 2.0, ("A", "hard"): 5.0, ("B", "hard"): 3.0}.items()]
+    md, _, tex, png = render(spec, records, tmp_path / "grid", "cmd")
+    lines = md.read_text().splitlines()
+    assert "| data | model | test/latency |" in lines
+    assert "| easy | A | **1.0000** |" in lines and "| hard | B | **3.0000** |" in lines  # lower is better, per dataset
+    assert "| hard | A | <u>5.0000</u> |" in lines
+    assert r"\begin{tabular}{llr}" in tex.read_text()
+    assert png.stat().st_size > 0
