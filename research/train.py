@@ -105,6 +105,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if module.trainable:
         trainer.fit(module, datamodule=datamodule)
         ckpt = "best"
+    elif hasattr(module.model, "fit_data"):  # fitted outside gradient descent (tree models)
+        for name, text in module.model.fit_data(datamodule).items():
+            (out / name).write_text(text)
     else:
         log.info("model has no trainable parameters: evaluating only")
     results = {**trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0],

@@ -160,11 +160,11 @@ class EvalTargets(Dataset):
             "target_category": target_category,
             "is_shift": ~(recent == target_category.unsqueeze(1)).any(1),
             "history": torch.stack([history_rows, s.items[history_flat]]),
+            "target_position": positions,  # with "user", locates the target (history-feature models)
         }
         if s.states is not None:  # simulator truth, for measures of migration (never a model input)
             batch["target_state"] = s.states[target]
             batch["previous_state"] = torch.where(positions > 0, s.states[(target - 1).clamp(min=0)], 0)
-            batch["target_position"] = positions
         return trim_padding(batch, self.max_len)
 
 

@@ -76,7 +76,7 @@ class OracleHeads(nn.Module):
 
 class Oracle(nn.Module):
     supported_tasks = frozenset({"next_item", "next_category", "multi_task"})
-    simulator_only = True  # reads the user's full history and the simulator's parameters, not a window
+    reads_window = False  # reads the user's full history and the simulator's parameters instead
 
     def __init__(self, meta: DatasetMeta):
         super().__init__()

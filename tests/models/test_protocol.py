@@ -10,9 +10,10 @@ from research.data.schema import DatasetMeta
 from tests.conftest import model_class, models_supporting
 
 NUM_ITEMS, NUM_CATEGORIES, NUM_BEHAVIORS = 40, 5, 4
-# window models; the simulator oracle reads whole histories instead (tests/models/test_oracle.py)
+# window models; the oracle and the profile-tree models read whole histories instead
+# (tests/models/test_oracle.py, tests/test_profiles.py)
 SEQUENCE_MODELS = [m for m in models_supporting("next_item", "next_category")
-                   if not getattr(model_class(m), "simulator_only", False)]
+                   if getattr(model_class(m), "reads_window", True)]
 CAUSAL_MODELS = [m for m in SEQUENCE_MODELS if getattr(model_class(m), "causal", True)]
 
 
