@@ -60,6 +60,30 @@ def category_report_rows(report: dict[str, torch.Tensor], names: tuple[str, ...]
     ]
 
 
+def build_datamodule(cfg: DictConfig):
+    log.info("building data <%s>", cfg.data.builder._target_)
+    datamodule = instantiate(cfg.datamodule, builder=instantiate(cfg.data.builder))
+    datamodule.prepare_data()
+    datamodule.setup()
+    return datamodule
+
+
+def build_module(cfg: DictConfig, meta) -> SequenceRecModule:
+    """The module a run trains and evaluates; also how a saved run is rebuilt (research.tracking)."""
+    log.info("building model <%s> for task <%s>", cfg.model._target_, cfg.task.name)
+    return SequenceRecModule(
+        model=instantiate(cfg.model, meta=meta),
+        task=instantiate(cfg.task),
+        item_loss=instantiate(cfg.loss.item, meta=meta),
+        category_loss=instantiate(cfg.loss.category),
+        optimizer=instantiate(cfg.optimizer),
+        item_category=meta.item_category,
+        ks=tuple(cfg.eval.ks),
+        mask_history=cfg.eval.mask_history,
+        migration_latency=cfg.eval.migration_latency,
+    )
+
+
 def run(cfg: DictConfig) -> dict[str, float]:
     out = Path(cfg.paths.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -71,24 +95,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
         raise IncompatibleConfig("eval.migration_latency needs consecutive targets per user (split=user_holdout); "
                                  "leave-one-out has one per user")
 
-    log.info("building data <%s>", cfg.data.builder._target_)
-    datamodule = instantiate(cfg.datamodule, builder=instantiate(cfg.data.builder))
-    datamodule.prepare_data()
-    datamodule.setup()
-    meta = datamodule.meta
-
-    log.info("building model <%s> for task <%s>", cfg.model._target_, cfg.task.name)
-    module = SequenceRecModule(
-        model=instantiate(cfg.model, meta=meta),
-        task=instantiate(cfg.task),
-        item_loss=instantiate(cfg.loss.item, meta=meta),
-        category_loss=instantiate(cfg.loss.category),
-        optimizer=instantiate(cfg.optimizer),
-        item_category=meta.item_category,
-        ks=tuple(cfg.eval.ks),
-        mask_history=cfg.eval.mask_history,
-        migration_latency=cfg.eval.migration_latency,
-    )
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule.meta)
     timer = EpochTimer()
     callbacks = [instantiate(c) for c in cfg.callbacks.values()] if module.trainable else []
     loggers = [instantiate(c) for c in cfg.logger.values()]
@@ -117,7 +125,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     write_json(out / "metrics.json", results)
     if "test" in module.category_reports:  # ranking/category tasks; ctr has no per-category report
         write_json(out / "category_report.json",
-                   {"test": category_report_rows(module.category_reports["test"], meta.category_names)})
+                   {"test": category_report_rows(module.category_reports["test"], datamodule.meta.category_names)})
     for logger in loggers:
         logger.log_metrics({f"final/{k}": v for k, v in results.items()})
         logger.finalize("success")

@@ -30,3 +30,11 @@ class GRU4Rec(nn.Module):
     def forward(self, batch: dict) -> torch.Tensor:
         mask = batch["items"] > 0  # (B, L)
         return self.dropout(self.rnn(self.dropout(self.embedding(batch)), mask))  # (B, L, H)
+
+    def step(self, batch: dict, state):
+        """One event per row (batch tensors (B, 1)) from the recurrent state after the row's
+        earlier events (None: no events yet) -> (output (B, H), new state): O(1) per event,
+        for real-time tracking (research/tracking.py). Same output as `forward` over the
+        whole history, in eval mode."""
+        out, state = self.rnn.rnn(self.dropout(self.embedding(batch)), state)
+        return self.dropout(out[:, -1]), state

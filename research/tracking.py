@@ -1,0 +1,164 @@
+"""Real-time interest tracking: events arrive one at a time per user; the tracker keeps every
+user's state and returns the current next-category distribution and a migration flag.
+
+    tracker = InterestTracker.from_run("outputs/<run>")          # a finished research.train run
+    out = tracker.update(users, items, behaviors)                # tensors of dense ids, time order
+
+Recurrent models (those with `step`, e.g. GRU4Rec/LSTM) update a hidden state per user in
+O(1) per event; other models keep a bounded window of each user's last `max_len` events and
+re-encode it. The distribution is the one evaluation scores (`SequenceRecModule.
+category_log_probs`), so a tracked prediction equals the evaluated one. A user is flagged as
+migrating when the most-likely category changes and the new one leads the old by at least
+`min_margin` probability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from research.data.sequences import trim_padding
+from research.module import SequenceRecModule
+
+
+class UserSlots:
+    """Any int64 user key -> a dense slot, vectorised (sorted keys + searchsorted); unseen keys
+    get the next free slots."""
+
+    def __init__(self):
+        self.keys = torch.empty(0, dtype=torch.long)
+        self.slots = torch.empty(0, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return self.keys.numel()
+
+    def lookup(self, users: torch.Tensor) -> torch.Tensor:
+        unique = torch.unique(users)
+        pos = torch.searchsorted(self.keys, unique)
+        known = (pos < self.keys.numel()) & (self.keys[pos.clamp(max=max(self.keys.numel() - 1, 0))] == unique) \
+            if self.keys.numel() else torch.zeros_like(unique, dtype=torch.bool)
+        new = unique[~known]
+        if new.numel():
+            keys = torch.cat([self.keys, new])
+            slots = torch.cat([self.slots, torch.arange(len(self), len(self) + new.numel())])
+            order = torch.argsort(keys)
+            self.keys, self.slots = keys[order], slots[order]
+        return self.slots[torch.searchsorted(self.keys, users)]
+
+
+def occurrence(slots: torch.Tensor) -> torch.Tensor:
+    """For each event, how many earlier events of the same user are in this batch."""
+    order = torch.argsort(slots, stable=True)
+    sorted_slots = slots[order]
+    first = torch.ones_like(sorted_slots, dtype=torch.bool)
+    first[1:] = sorted_slots[1:] != sorted_slots[:-1]
+    index = torch.arange(slots.numel())
+    group_start = torch.cummax(torch.where(first, index, 0), 0).values
+    out = torch.empty_like(slots)
+    out[order] = index - group_start
+    return out
+
+
+@dataclass
+class TrackerOutput:
+    distribution: torch.Tensor  # (N, C+1) P(next category) after each event; column 0 is padding
+    top: torch.Tensor  # (N,) most likely category (dense id)
+    confidence: torch.Tensor  # (N,) its probability
+    migrated: torch.Tensor  # (N,) the most likely category changed with at least min_margin
+
+
+class InterestTracker:
+    def __init__(self, module: SequenceRecModule, max_len: int, min_margin: float = 0.1):
+        self.module = module.eval()
+        self.model = module.model
+        self.max_len, self.min_margin = max_len, min_margin
+        self.item_category = module.item_category.cpu()
+        self.recurrent = hasattr(self.model, "step")
+        self.slots = UserSlots()
+        self.top = torch.zeros(0, dtype=torch.long)
+        self.last = torch.zeros(0, self.module.num_categories + 1)
+        self.window_items = torch.zeros(0, max_len, dtype=torch.long)
+        self.window_behaviors = torch.zeros(0, max_len, dtype=torch.long)
+        self.state: tuple[torch.Tensor, ...] | None = None  # recurrent: (layers, slots, H) per tensor
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, checkpoint: str = "best", min_margin: float = 0.1):
+        """Rebuilds a finished run's module from its config.yaml and checkpoint (weights only).
+        Returns the tracker and the run's datamodule (for its id maps and events)."""
+        from research.train import build_datamodule, build_module
+
+        run_dir = Path(run_dir)
+        cfg = OmegaConf.load(run_dir / "config.yaml")
+        datamodule = build_datamodule(cfg)
+        module = build_module(cfg, datamodule.meta)
+        if module.trainable:
+            path = run_dir / "checkpoints" / f"{checkpoint}.ckpt"
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: no checkpoint (is {run_dir} a finished training run?)")
+            module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
+        return cls(module, cfg.datamodule.max_len, min_margin), datamodule
+
+    def _grow(self, size: int) -> None:
+        extra = size - self.top.numel()
+        if extra <= 0:
+            return
+        self.top = torch.cat([self.top, torch.zeros(extra, dtype=torch.long)])
+        self.last = torch.cat([self.last, torch.zeros(extra, self.last.size(1))])
+        if not self.recurrent:
+            pad = torch.zeros(extra, self.max_len, dtype=torch.long)
+            self.window_items = torch.cat([self.window_items, pad])
+            self.window_behaviors = torch.cat([self.window_behaviors, pad])
+
+    def _encode(self, slots: torch.Tensor, items: torch.Tensor, behaviors: torch.Tensor) -> torch.Tensor:
+        """Advance these users (each once) by their event -> (n, H) model output after it."""
+        if self.recurrent:
+            batch = {"items": items[:, None], "categories": self.item_category[items][:, None],
+                     "behaviors": behaviors[:, None]}
+            if self.state is None:
+                h, state = self.model.step(batch, None)
+                states = state if isinstance(state, tuple) else (state,)
+                self.state = tuple(s.new_zeros(s.size(0), self.top.numel(), s.size(2)) for s in states)
+            else:
+                if self.state[0].size(1) < self.top.numel():  # room for new users: zero state = no events
+                    self.state = tuple(torch.cat([s, s.new_zeros(s.size(0), self.top.numel() - s.size(1), s.size(2))], 1)
+                                       for s in self.state)
+                previous = tuple(s[:, slots] for s in self.state)
+                h, state = self.model.step(batch, previous if len(previous) > 1 else previous[0])
+                states = state if isinstance(state, tuple) else (state,)
+            for full, new in zip(self.state, states):
+                full[:, slots] = new
+            return h
+        items_w = torch.cat([self.window_items[slots, 1:], items[:, None]], 1)
+        behaviors_w = torch.cat([self.window_behaviors[slots, 1:], behaviors[:, None]], 1)
+        self.window_items[slots], self.window_behaviors[slots] = items_w, behaviors_w
+        batch = trim_padding({"items": items_w, "categories": self.item_category[items_w], "behaviors": behaviors_w},
+                             self.max_len)
+        return self.model(batch)[:, -1]
+
+    @torch.no_grad()
+    def update(self, users: torch.Tensor, items: torch.Tensor, behaviors: torch.Tensor | None = None) -> TrackerOutput:
+        """Events in time order (a user may occur several times: processed in order)."""
+        behaviors = torch.zeros_like(items) if behaviors is None else behaviors
+        slots = self.slots.lookup(users)
+        self._grow(len(self.slots))
+        n = users.numel()
+        distribution = torch.zeros(n, self.last.size(1))
+        migrated = torch.zeros(n, dtype=torch.bool)
+        rounds = occurrence(slots)
+        for r in range(int(rounds.max()) + 1 if n else 0):  # one round per repeat of a user, not per event
+            idx = torch.nonzero(rounds == r).squeeze(1)
+            s = slots[idx]
+            h = self._encode(s, items[idx], behaviors[idx])
+            item_scores = self.model.heads.item_logits(h) if self.module.task.item_weight > 0 else None
+            probs = self.module.category_log_probs(h, item_scores).exp()
+            top = probs.argmax(1)
+            before = self.top[s]
+            lead = probs.gather(1, top[:, None]).squeeze(1) - probs.gather(1, before[:, None]).squeeze(1)
+            migrated[idx] = (before > 0) & (top != before) & (lead >= self.min_margin)
+            distribution[idx] = probs
+            self.top[s], self.last[s] = top, probs
+        top = distribution.argmax(1)
+        return TrackerOutput(distribution, top, distribution.gather(1, top[:, None]).squeeze(1), migrated)

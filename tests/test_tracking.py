@@ -1,0 +1,101 @@
+"""Real-time tracking: incremental updates (a recurrent state per user, or a bounded window)
+give exactly the predictions of re-encoding each user's history, whatever the interleaving of
+users in the stream; and a finished run is tracked from its checkpoint."""
+
+import pytest
+import torch
+
+from research.tracking import InterestTracker, UserSlots, occurrence
+from research.train import build_datamodule, build_module, run
+from tests.conftest import TINY_SYNTHETIC
+
+MAX_LEN = 6
+
+
+def left_pad(x: torch.Tensor, width: int) -> torch.Tensor:
+    return torch.cat([x.new_zeros(width - x.numel()), x])[None]
+
+
+def reencoded(module, items: torch.Tensor, behaviors: torch.Tensor, width: int) -> torch.Tensor:
+    """P(next category) from encoding the last `width` events at once, as evaluation does."""
+    batch = {"items": left_pad(items[-width:], width), "behaviors": left_pad(behaviors[-width:], width)}
+    batch["categories"] = module.item_category[batch["items"]]
+    h = module.model(batch)[:, -1]
+    scores = module.model.heads.item_logits(h) if module.task.item_weight > 0 else None
+    return module.category_log_probs(h, scores).exp()[0]
+
+
+@pytest.mark.parametrize(("model", "task"), [("gru", "next_item"), ("lstm", "next_category"),
+                                              ("sasrec", "next_item"), ("caser", "multi_task")])
+def test_incremental_tracking_equals_reencoding_the_history(model, task, make_cfg):
+    cfg = make_cfg(f"model={model}", f"task={task}", f"datamodule.max_len={MAX_LEN}", *TINY_SYNTHETIC)
+    datamodule = build_datamodule(cfg)
+    torch.manual_seed(0)
+    module = build_module(cfg, datamodule.meta).eval()
+    tracker = InterestTracker(module, max_len=MAX_LEN)
+    store = datamodule.store
+    users = torch.tensor([3, 7, 11])
+    # a stream that interleaves the users; batches of 5 hold two events of some users
+    events = [(u, t) for t in range(14) for u in users.tolist() if t < int(store.lengths[u])]
+    recurrent = hasattr(module.model, "step")
+    with torch.no_grad():
+        for start in range(0, len(events), 5):
+            chunk = events[start:start + 5]
+            u = torch.tensor([e[0] for e in chunk])
+            flat = store.offsets[u] + torch.tensor([e[1] for e in chunk])
+            out = tracker.update(u * 1000 + 17, store.items[flat], store.behaviors[flat])  # any int64 user key
+            for i, (user, t) in enumerate(chunk):
+                first = int(store.offsets[user])
+                history = slice(first, first + t + 1)
+                width = t + 1 if recurrent else MAX_LEN  # recurrent: the whole history; else the window
+                expected = reencoded(module, store.items[history], store.behaviors[history], width)
+                torch.testing.assert_close(out.distribution[i], expected, rtol=1e-4, atol=1e-6)
+    assert tracker.recurrent == (model in ("gru", "lstm"))
+
+
+def test_user_slots_and_occurrences_are_vectorised_and_stable():
+    slots = UserSlots()
+    first = slots.lookup(torch.tensor([50, 7, 50]))
+    assert first[0] == first[2] != first[1]
+    second = slots.lookup(torch.tensor([7, 99, -3, 50]))
+    assert second[0] == first[1] and second[3] == first[0]  # known users keep their slots
+    assert sorted(second.tolist()) == [0, 1, 2, 3]
+    assert occurrence(torch.tensor([4, 2, 4, 4, 2, 9])).tolist() == [0, 0, 1, 2, 1, 0]
+
+
+def test_migration_flag_needs_a_new_leader_with_a_margin():
+    class Heads(torch.nn.Module):
+        def category_logits(self, h):
+            return torch.log(0.1 + 0.6 * h)  # the present category leads with 0.7
+
+    class LastCategory(torch.nn.Module):  # predicts the last event's category
+        supported_tasks = frozenset({"next_category"})
+
+        def __init__(self):
+            super().__init__()
+            self.heads = Heads()
+
+        def forward(self, batch):
+            return torch.nn.functional.one_hot(batch["categories"], 4).float()
+
+    from research.module import SequenceRecModule
+    from research.tasks import Task
+
+    module = SequenceRecModule(LastCategory(), Task("next_category", 0.0, 1.0, "val/category_acc@1"), None,
+                               torch.nn.CrossEntropyLoss(), torch.optim.Adam, torch.tensor([0, 1, 2, 3, 1]))
+    tracker = InterestTracker(module, max_len=3, min_margin=0.2)
+    out = tracker.update(torch.tensor([1, 1, 1, 1]), torch.tensor([1, 4, 2, 2]))
+    assert out.top.tolist() == [1, 1, 2, 2]
+    assert out.migrated.tolist() == [False, False, True, False]
+    cautious = InterestTracker(module, max_len=3, min_margin=0.65)  # the new leader leads by 0.6 only
+    assert not cautious.update(torch.tensor([1, 1, 1, 1]), torch.tensor([1, 4, 2, 2])).migrated.any()
+
+
+def test_a_finished_run_is_tracked_from_its_checkpoint(make_cfg, tmp_path):
+    cfg = make_cfg("model=gru", "trainer.max_epochs=1", *TINY_SYNTHETIC)
+    run(cfg)
+    tracker, datamodule = InterestTracker.from_run(tmp_path / "run")
+    store = datamodule.store
+    out = tracker.update(torch.tensor([0, 1]), store.items[store.offsets[:2]])
+    assert out.distribution.shape == (2, datamodule.meta.num_categories + 1)
+    torch.testing.assert_close(out.distribution.sum(1), torch.ones(2))
