@@ -99,3 +99,27 @@ def test_a_finished_run_is_tracked_from_its_checkpoint(make_cfg, tmp_path):
     out = tracker.update(torch.tensor([0, 1]), store.items[store.offsets[:2]])
     assert out.distribution.shape == (2, datamodule.meta.num_categories + 1)
     torch.testing.assert_close(out.distribution.sum(1), torch.ones(2))
+
+
+def test_track_replays_an_events_file_counting_unknown_items(make_cfg, tmp_path):
+    import json
+
+    import polars as pl
+
+    from research.track import main
+
+    run(make_cfg("model=sasrec", "task=next_category", "trainer.max_epochs=1", *TINY_SYNTHETIC))
+    items = pl.read_parquet(next((tmp_path / "cache").glob("*/items.parquet")))["raw"].to_list()
+    events = pl.DataFrame({"user_id": ["ann", "bob", "ann", "ann"], "item_id": [items[0], items[1], 99_999, items[2]],
+                           "timestamp": [3, 1, 2, 4]})
+    events.write_csv(tmp_path / "events.csv")
+    main([str(tmp_path / "run"), "--events", str(tmp_path / "events.csv"), "--out", str(tmp_path / "states.parquet")])
+    states = pl.read_parquet(tmp_path / "states.parquet")
+    assert states["user"].to_list() == ["bob", "ann", "ann"]  # time order; the unknown item dropped
+    assert states["confidence"].to_list() == pytest.approx(
+        states.select(pl.max_horizontal(pl.col("^p\\[.*\\]$"))).to_series().to_list())
+    summary = json.loads((tmp_path / "states.json").read_text())
+    assert summary["dropped_unknown_items"] == 1 and summary["events"] == 3 and summary["events_per_second"] > 0
+    events.drop("timestamp").write_csv(tmp_path / "bad.csv")
+    with pytest.raises(SystemExit, match="bad.csv: missing column\\(s\\) \\['timestamp'\\]"):
+        main([str(tmp_path / "run"), "--events", str(tmp_path / "bad.csv")])
