@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -175,11 +176,27 @@ def summarise(spec: dict, results: dict[Cell, dict]) -> list[dict]:
     return records
 
 
+ARCHIVED = ("metrics.json", "config.yaml", "run_info.json", "feature_importances.json", "tree_rules.txt")
+
+
+def archive(todo: list[Cell], directory: Path) -> None:
+    """The files that let a reader check a cell without its checkpoints and logs."""
+    for cell in todo:
+        run_dir = cell.run_dir()
+        target = directory / run_dir.name
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ARCHIVED:
+            if (run_dir / name).is_file():
+                shutil.copyfile(run_dir / name, target / name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("spec", type=Path)
     parser.add_argument("--jobs", type=int, default=1, help="cells trained at once (keep 1 on 2 cores)")
     parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--archive", type=Path, help="copy each cell's small files (metrics, config, run info, "
+                                                     "tree importances/rules) to ARCHIVE/<hash>/, e.g. results/table_runs")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every cell (data.root=...)")
     args = parser.parse_intermixed_args()
     spec = load_spec(args.spec)
@@ -191,6 +208,8 @@ def main() -> None:
     command = " ".join(["python -m research.table", str(args.spec), *(["--jobs", str(args.jobs)] if args.jobs > 1 else []),
                         *args.overrides])
     written = render(spec, records, args.results / spec["name"], command)
+    if args.archive:
+        archive(list(results), args.archive)
     print("\n".join(map(str, written)))
 
 
