@@ -16,10 +16,12 @@ from pathlib import Path
 import hydra
 import lightning.pytorch as L
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from research.callbacks import EpochTimer, ValidationCurve
+from research.data.schema import BadInput
 from research.module import SequenceRecModule
 from research.tasks import IncompatibleConfig, check_supported
 
@@ -145,8 +147,12 @@ def _finish_wandb() -> None:
 def main(cfg: DictConfig) -> float | None:
     try:
         results = run(cfg)
-    except IncompatibleConfig as err:
+    except (IncompatibleConfig, BadInput, FileNotFoundError) as err:
         sys.exit(f"error: {err}")
+    except InstantiationException as err:  # a builder or model constructor refused its config
+        if isinstance(err.__cause__, (BadInput, FileNotFoundError)):
+            sys.exit(f"error: {err.__cause__}")
+        raise
     summary = {k: round(v, 4) for k, v in results.items() if k.startswith("test/") and "/" not in k[5:]}
     print(json.dumps(summary, indent=1))
     return results.get(cfg.task.monitor)

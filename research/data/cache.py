@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from research.data import transforms
-from research.data.schema import Builder
+from research.data.schema import BadInput, Builder
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,9 @@ def build(builder: Builder, fingerprint: dict, min_user_events: int, target: Pat
     events = transforms.clean(raw.events, report)
     events = transforms.filter_short_users(events, min_user_events, report)
     if events.height == 0:
-        raise ValueError(f"{builder.name}: no user has at least {min_user_events} events (data.min_user_events)")
+        source = raw.info.get("source", builder.name)
+        raise BadInput(f"{source}: no user has at least {min_user_events} events (data.min_user_events); "
+                         f"{report['dropped_short_users']} users were all shorter")
     events, maps = transforms.densify(events)
     report["events"] = events.height
     for name, count in report.items():
@@ -93,6 +95,10 @@ def ensure_built(builder: Builder, cache_dir: str | Path, min_user_events: int =
     cache_dir = Path(cache_dir).expanduser().resolve()
     fingerprint = builder.fingerprint()  # may hash large source files: once per call
     directory = cache_dir / f"{builder.name}-{cache_key(fingerprint, min_user_events)}"
+    problem = damage(directory) if directory.is_dir() else None
+    if problem:  # e.g. a parquet file truncated by a full disk or a copy: rebuild, never half-read
+        log.warning("%s: cache entry %s is damaged (%s): rebuilding it", builder.name, directory, problem)
+        shutil.rmtree(directory, ignore_errors=True)
     if directory.is_dir():
         log.info("%s: reusing cached dataset %s", builder.name, directory)
     else:
@@ -108,6 +114,23 @@ def ensure_built(builder: Builder, cache_dir: str | Path, min_user_events: int =
             if not (isinstance(err, OSError) and directory.is_dir()):
                 raise
     return directory
+
+
+REQUIRED_FILES = ("meta.json", "events.parquet", "items.parquet", "categories.parquet", "users.parquet")
+
+
+def damage(directory: Path) -> str | None:
+    """Why a cache entry cannot be read (a missing file, a truncated parquet), or None. Reads
+    each parquet footer only: cheap, and a truncated file has lost its footer."""
+    for name in REQUIRED_FILES:
+        if not (directory / name).is_file():
+            return f"{name} is missing"
+    for path in sorted(directory.glob("*.parquet")):
+        try:
+            pl.read_parquet_schema(path)
+        except Exception as err:  # polars raises several kinds for a bad footer
+            return f"{path.name} is unreadable: {type(err).__name__}"
+    return None
 
 
 def load_or_build(builder: Builder, cache_dir: str | Path, min_user_events: int = 3) -> ProcessedData:

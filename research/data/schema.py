@@ -22,6 +22,11 @@ REQUIRED_COLUMNS = ("user_id", "item_id", "category_id", "timestamp", "order")
 OPTIONAL_COLUMNS = ("behavior", "state")
 
 
+class BadInput(ValueError):
+    """A malformed or unusable source: the message names the file (and line, column) and what
+    was expected. Entry points print it as one line."""
+
+
 @dataclass
 class RawLog:
     """What a builder returns: events, optional user profiles, and builder-specific facts."""

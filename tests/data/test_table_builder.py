@@ -1,0 +1,94 @@
+"""Taobao-format and generic table logs: parsed, filtered by time range with a count, and every
+kind of bad input stopped with one line naming the file, line and column."""
+
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+from hydra.utils import instantiate
+
+from research.data import cache
+from research.data.builders.table import TableBuilder
+from research.data.schema import BadInput
+from tests.conftest import ROOT
+
+DAY = 1_511_539_200  # 2017-11-24T16:00:00Z, the first second of the Taobao file's range
+ROWS = [(1, 10, 100, "pv", DAY + 5), (1, 11, 100, "cart", DAY + 9), (1, 12, 101, "buy", DAY + 20),
+        (2, 10, 100, "pv", DAY + 3), (2, 13, 102, "fav", DAY + 4), (2, 12, 101, "pv", DAY + 30),
+        (2, 14, 102, "pv", DAY - 86_400)]  # the last one is a stray row before the range
+
+
+def write(path, rows, header=None):
+    lines = ([header] if header else []) + [",".join(map(str, r)) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def taobao(make_cfg, root):
+    return instantiate(make_cfg("data=taobao", f"data.root={root}").data.builder)
+
+
+def test_taobao_rows_are_parsed_and_strays_dropped_with_a_count(make_cfg, tmp_path):
+    write(tmp_path / "UserBehavior.csv", ROWS)
+    raw = taobao(make_cfg, tmp_path).load()
+    assert raw.info["dropped_outside_time_range"] == 1
+    assert raw.events.height == 6 and raw.events["behavior"].to_list()[:3] == ["pv", "cart", "buy"]
+    data = cache.load_or_build(taobao(make_cfg, tmp_path), tmp_path / "cache", min_user_events=3)
+    assert data.meta["num_users"] == 2 and data.meta["num_behaviors"] == 4
+
+
+def test_a_table_with_a_header_and_text_ids(tmp_path):
+    path = write(tmp_path / "log.csv", [("u1", "i1", "c1", 5), ("u1", "i2", "c2", 6)], header="uid,iid,cid,ts")
+    builder = TableBuilder(str(path), {"user_id": "uid", "item_id": "iid", "category_id": "cid", "timestamp": "ts"},
+                           string_ids=True)
+    assert builder.load().events["item_id"].to_list() == ["i1", "i2"]
+    with pytest.raises(BadInput, match=r"line 2, column user_id: 'u1' is not an integer"):
+        TableBuilder(str(path), {"user_id": "uid", "item_id": "iid", "category_id": "cid", "timestamp": "ts"}).load()
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("", r"UserBehavior.csv: empty file \(no events\)"),
+    ("1,10,100,pv,1511539205\n1,11,100,pv\n", r"UserBehavior.csv: line 2: 4 fields, expected 5"),
+    ("1,10,100,pv,1511539205\n1,x7,100,pv,1511539206\n", r"line 2, column item_id: 'x7' is not an integer"),
+    ("1,10,100,pv,2017-11-25\n", r"line 1, column timestamp: '2017-11-25' is not an integer"),
+    ("1,10,100,pv,1511539205\n1,11,100,like,1511539206\n",
+     r"line 2, column behavior: unknown type 'like' \(expected one of \['pv', 'buy', 'cart', 'fav'\]"),
+])
+def test_bad_taobao_files_fail_with_one_line_naming_file_line_and_column(make_cfg, tmp_path, content, message):
+    (tmp_path / "UserBehavior.csv").write_text(content)
+    with pytest.raises(BadInput, match=message):
+        taobao(make_cfg, tmp_path).load()
+
+
+def test_a_log_whose_users_are_all_too_short_names_the_file(make_cfg, tmp_path):
+    write(tmp_path / "UserBehavior.csv", ROWS[:2])
+    with pytest.raises(BadInput, match=r"UserBehavior.csv: no user has at least 3 events .* 1 users were all shorter"):
+        cache.load_or_build(taobao(make_cfg, tmp_path), tmp_path / "cache", min_user_events=3)
+    assert not list((tmp_path / "cache").iterdir())  # nothing half-written
+
+
+def test_a_truncated_parquet_cache_is_detected_and_rebuilt(make_cfg, tmp_path):
+    write(tmp_path / "UserBehavior.csv", ROWS)
+    directory = cache.ensure_built(taobao(make_cfg, tmp_path), tmp_path / "cache")
+    events = directory / "events.parquet"
+    expected = pl.read_parquet(events)
+    events.write_bytes(events.read_bytes()[: events.stat().st_size // 2])
+    assert "events.parquet is unreadable" in cache.damage(directory)
+    again = cache.ensure_built(taobao(make_cfg, tmp_path), tmp_path / "cache")
+    assert again == directory and pl.read_parquet(events).equals(expected)
+
+
+def test_the_command_line_prints_one_line_for_bad_input(tmp_path):
+    (tmp_path / "UserBehavior.csv").write_text("1,10,100,pv,1511539205\n1,x7,100,pv,1511539206\n")
+    proc = subprocess.run([sys.executable, "-m", "research.train", "data=taobao", f"data.root={tmp_path}",
+                           f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'UserBehavior.csv'}: line 2, column item_id: 'x7' is not an integer (1 such rows)"]
+    missing = subprocess.run([sys.executable, "-m", "research.train", "data=taobao", f"data.root={tmp_path / 'nope'}",
+                              f"hydra.run.dir={tmp_path / 'run2'}"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=120)
+    assert missing.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'nope' / 'UserBehavior.csv'}: not found (data.builder.path)"]
