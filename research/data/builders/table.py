@@ -27,6 +27,49 @@ def unix_seconds(value: str | int | None) -> int | None:
     return int(datetime.fromisoformat(value).replace(tzinfo=timezone.utc).timestamp())
 
 
+def read_fields(path: Path, columns: dict, separator: str, has_header: bool = False,
+                encoding: str = "utf8") -> pl.DataFrame:
+    """Every line of a delimited file as text fields, so a bad line is reported by its number:
+    (line, one text column per entry of `columns`: name -> header name or 0-based index)."""
+    lines = pl.read_csv(path, has_header=False, new_columns=["text"], separator="\x1f", quote_char=None,
+                        schema={"text": pl.Utf8}, encoding=encoding) if path.stat().st_size else pl.DataFrame(
+        {"text": []}, schema={"text": pl.Utf8})
+    if lines.height <= int(has_header):
+        raise BadInput(f"{path}: empty file (no events)")
+    fields = lines.with_row_index("line", offset=1).with_columns(
+        pl.col("text").str.strip_chars("\r").str.split(separator).alias("fields"))
+    header: list[str] = []
+    if has_header:
+        header = fields["fields"][0].to_list()
+        fields = fields.slice(1)
+    width = len(header) if header else max(int(i) for i in columns.values()) + 1
+    bad = fields.filter(pl.col("fields").list.len() != width if header else pl.col("fields").list.len() < width)
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise BadInput(f"{path}: line {row['line']}: {len(row['fields'])} fields, expected {width}")
+    index = {}
+    for name, src in columns.items():
+        if header:
+            if src not in header:
+                raise BadInput(f"{path}: no column '{src}' (for {name}) in the header {header}")
+            index[name] = header.index(src)
+        else:
+            index[name] = int(src)
+    return fields.select("line", *(pl.col("fields").list.get(i).alias(name) for name, i in index.items()))
+
+
+def parse_integers(frame: pl.DataFrame, columns: tuple[str, ...], path: Path) -> pl.DataFrame:
+    """Casts text columns to Int64; the first non-integer stops with its line and column."""
+    out = frame.with_columns(pl.col(c).str.strip_chars().cast(pl.Int64, strict=False).alias(f"_{c}") for c in columns)
+    for column in columns:
+        bad = out.filter(pl.col(f"_{column}").is_null())
+        if bad.height:
+            row = bad.row(0, named=True)
+            raise BadInput(f"{path}: line {row['line']}, column {column}: {row[column]!r} is not an integer "
+                           f"({bad.height} such rows)")
+    return out.with_columns(pl.col(f"_{c}").alias(c) for c in columns).drop(f"_{c}" for c in columns)
+
+
 class TableBuilder:
     def __init__(self, path: str, columns: dict, name: str = "table", separator: str = ",", has_header: bool = True,
                  behaviors: list[str] | None = None, time_range: list | None = None, string_ids: bool = False):
@@ -79,48 +122,16 @@ class TableBuilder:
             .with_row_index("line", offset=1)
 
     def read_text(self) -> pl.DataFrame:
-        """Every line as text, split into fields, so a bad line can be reported by its number."""
-        lines = pl.read_csv(self.path, has_header=False, new_columns=["text"], separator="\x1f", quote_char=None,
-                            schema={"text": pl.Utf8}) if self.path.stat().st_size else pl.DataFrame({"text": []})
-        if lines.height <= int(self.has_header):
-            raise BadInput(f"{self.path}: empty file (no events)")
-        fields = lines.with_row_index("line", offset=1).with_columns(
-            pl.col("text").str.strip_chars("\r").str.split(self.separator).alias("fields"))
-        header: list[str] = []
-        if self.has_header:
-            header = fields["fields"][0].to_list()
-            fields = fields.slice(1)
-        width = len(header) if header else max(int(i) for i in self.columns.values()) + 1
-        bad = fields.filter(pl.col("fields").list.len() != width if header else pl.col("fields").list.len() < width)
-        if bad.height:
-            row = bad.row(0, named=True)
-            raise BadInput(f"{self.path}: line {row['line']}: {len(row['fields'])} fields, expected {width}")
-        index = {}
-        for name, src in self.columns.items():
-            if header:
-                if src not in header:
-                    raise BadInput(f"{self.path}: no column '{src}' (for {name}) in the header {header}")
-                index[name] = header.index(src)
-            else:
-                index[name] = int(src)
-        return fields.select("line", *(pl.col("fields").list.get(i).alias(name) for name, i in index.items()))
+        return read_fields(self.path, self.columns, self.separator, self.has_header)
 
     def typed(self, raw: pl.DataFrame) -> pl.DataFrame:
-        def parsed(c: str) -> pl.Expr:
-            text = pl.col(c).str.strip_chars()
-            if c in self.integer_columns:
-                return text.cast(pl.Int64, strict=False).alias(f"_{c}")
-            return pl.when(text != "").then(text).alias(f"_{c}")  # an empty id is missing
-
-        out = raw.with_columns(parsed(c) for c in INTEGER_COLUMNS)
-        for column in INTEGER_COLUMNS:
-            bad = out.filter(pl.col(f"_{column}").is_null())
+        out = parse_integers(raw, self.integer_columns, self.path)
+        for column in (c for c in INTEGER_COLUMNS if c not in self.integer_columns):  # text ids
+            out = out.with_columns(pl.col(column).str.strip_chars())
+            bad = out.filter(pl.col(column).is_null() | (pl.col(column) == ""))
             if bad.height:
-                row = bad.row(0, named=True)
-                expected = "an integer" if column in self.integer_columns else "a non-empty id"
-                raise BadInput(f"{self.path}: line {row['line']}, column {column}: {row[column]!r} is not {expected} "
-                               f"({bad.height} such rows)")
-        result = out.select(*(pl.col(f"_{c}").alias(c) for c in INTEGER_COLUMNS),
+                raise BadInput(f"{self.path}: line {bad['line'][0]}, column {column}: empty id ({bad.height} such rows)")
+        result = out.select(*INTEGER_COLUMNS,
                             *([pl.col("behavior").str.strip_chars()] if "behavior" in out.columns else []), "line")
         if self.behaviors is not None and "behavior" in result.columns:
             bad = result.filter(~pl.col("behavior").is_in(self.behaviors))
