@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from pathlib import Path
 
 import lightning.pytorch as L
+import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
 log = logging.getLogger(__name__)
@@ -50,9 +52,17 @@ class ValidationCurve(L.Callback):
     """Appends every validation pass's `val/` metrics as one JSON line to `path`, flushed at once,
     so another process (the sweep driver's pruner) can follow a run while it trains."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, resume: bool = False):
         self.path = Path(path)
-        self.path.unlink(missing_ok=True)  # a rerun in the same folder starts a new curve
+        if not resume:
+            self.path.unlink(missing_ok=True)  # a rerun in the same folder starts a new curve
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # a resumed run repeats the epochs after its checkpoint: drop their old lines
+        if self.path.exists() and trainer.is_global_zero:
+            kept = [line for line in self.path.read_text().splitlines()
+                    if line.endswith("}") and json.loads(line)["epoch"] < trainer.current_epoch]
+            self.path.write_text("".join(f"{line}\n" for line in kept))
 
     def on_validation_end(self, trainer, pl_module) -> None:
         # not on_validation_epoch_end: callbacks run before the module logs that epoch's metrics
@@ -63,3 +73,19 @@ class ValidationCurve(L.Callback):
                **{k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}}
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
+
+
+class RNGState(L.Callback):
+    """Saves the global torch and Python random states in every checkpoint and restores them
+    on resume, so a run resumed after a crash draws the same dropout masks as an uninterrupted
+    run (batch order is already a function of seed and epoch)."""
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        version, state, gauss = random.getstate()
+        checkpoint["rng"] = {"torch": torch.get_rng_state(), "python": [version, list(state), gauss]}
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        if "rng" in checkpoint:
+            torch.set_rng_state(checkpoint["rng"]["torch"])
+            version, state, gauss = checkpoint["rng"]["python"]
+            random.setstate((version, tuple(state), gauss))

@@ -20,7 +20,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from research.callbacks import EpochTimer, ValidationCurve
+from research.callbacks import EpochTimer, RNGState, ValidationCurve
 from research.data.schema import BadInput
 from research.module import SequenceRecModule
 from research.tasks import IncompatibleConfig, check_supported
@@ -60,6 +60,22 @@ def category_report_rows(report: dict[str, torch.Tensor], names: tuple[str, ...]
         {"category": names[c - 1], **{k: float(v[c]) for k, v in report.items()}}
         for c in range(1, report["support"].numel())
     ]
+
+
+def resume_checkpoint(out: Path) -> str | None:
+    """The run folder's last checkpoint when it loads (a kill during its write leaves a broken
+    file: then training starts afresh, with a warning)."""
+    last = out / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        log.info("resume: no %s, starting afresh", last)
+        return None
+    try:
+        torch.load(last, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated or corrupt: torch raises several kinds
+        log.warning("resume: %s is unreadable (%s), starting afresh", last, type(err).__name__)
+        return None
+    log.info("resuming from %s", last)
+    return str(last)
 
 
 def build_datamodule(cfg: DictConfig):
@@ -102,8 +118,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
     timer = EpochTimer()
     callbacks = [instantiate(c) for c in cfg.callbacks.values()] if module.trainable else []
     loggers = [instantiate(c) for c in cfg.logger.values()]
-    curve = [ValidationCurve(out / "validation_curve.jsonl")] if module.trainable else []
-    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, timer, *curve], logger=loggers)
+    resume_from = resume_checkpoint(out) if cfg.resume and module.trainable else None
+    extra = [ValidationCurve(out / "validation_curve.jsonl", resume=resume_from is not None), RNGState()] \
+        if module.trainable else []
+    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, timer, *extra], logger=loggers)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
         logger.log_hyperparams(resolved)
@@ -113,7 +131,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     t0 = time.perf_counter()
     ckpt = None
     if module.trainable:
-        trainer.fit(module, datamodule=datamodule)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
         ckpt = "best"
     elif hasattr(module.model, "fit_data"):  # fitted outside gradient descent (tree models)
         for name, text in module.model.fit_data(datamodule).items():
