@@ -131,15 +131,16 @@ def run(cfg: DictConfig) -> dict[str, float]:
     t0 = time.perf_counter()
     ckpt = None
     if module.trainable:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
         ckpt = "best"
     elif hasattr(module.model, "fit_data"):  # fitted outside gradient descent (tree models)
         for name, text in module.model.fit_data(datamodule).items():
             (out / name).write_text(text)
     else:
         log.info("model has no trainable parameters: evaluating only")
-    results = {**trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0],
-               **trainer.test(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0]}
+    # checkpoints are read as weights only (no pickled code), on resume and for the best epoch
+    results = {**trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True)[0],
+               **trainer.test(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True)[0]}
     results = {k: float(v) for k, v in results.items() if k.startswith(("val/", "test/"))}
     results |= timer.summary() | {"time/total_seconds": time.perf_counter() - t0}
     write_json(out / "metrics.json", results)
