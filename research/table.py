@@ -58,9 +58,11 @@ class Cell:
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             cfg = compose("train", overrides=[*self.overrides, "paths.output_dir=."])
         resolved = OmegaConf.to_container(cfg, resolve=True)
-        for volatile in ("paths", "logger"):  # where a run writes and logs, not what it computes
+        for volatile in ("paths", "logger", "resume"):  # where a run writes and logs, not what it computes
             resolved.pop(volatile, None)
         resolved.get("callbacks", {}).pop("progress_bar", None)
+        for section in ("data", "datamodule"):  # hashed user ids leave every number unchanged
+            resolved.get(section, {}).pop("anonymize", None)
         digest = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return RUNS / digest
 

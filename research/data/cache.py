@@ -43,12 +43,34 @@ def file_digest(path: Path) -> str:
         return hashlib.file_digest(f, "blake2b").hexdigest()[:32]
 
 
-def cache_key(fingerprint: dict, min_user_events: int) -> str:
+SALT_ENV = "RESEARCH_USER_SALT"
+
+
+def user_salt() -> bytes:
+    salt = os.environ.get(SALT_ENV, "")
+    if len(salt) < 16:
+        raise BadInput(f"data.anonymize=true needs a secret of at least 16 characters in ${SALT_ENV} "
+                       "(never in a config file: configs are logged)")
+    return salt.encode()
+
+
+def anonymized(users: pl.DataFrame) -> pl.DataFrame:
+    """Raw user ids replaced by a keyed BLAKE2b hash (HMAC-like: without the salt an id cannot be
+    recovered by hashing candidate ids). One hash per user, once per build."""
+    salt = user_salt()
+    digest = users["raw"].cast(pl.Utf8).map_elements(
+        lambda raw: hashlib.blake2b(raw.encode(), key=salt[:64], digest_size=12).hexdigest(), return_dtype=pl.Utf8)
+    return users.with_columns(digest.alias("raw"))
+
+
+def cache_key(fingerprint: dict, min_user_events: int, anonymize: bool = False) -> str:
     payload = {"builder": fingerprint, "min_user_events": min_user_events, "version": PREPROCESS_VERSION}
+    if anonymize:  # a different salt gives different ids: its digest (never the salt) keys the entry
+        payload["anonymize"] = hashlib.sha256(user_salt()).hexdigest()[:16]
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def build(builder: Builder, fingerprint: dict, min_user_events: int, target: Path) -> None:
+def build(builder: Builder, fingerprint: dict, min_user_events: int, target: Path, anonymize: bool = False) -> None:
     """Run the builder and the polars pipeline, writing every artefact into `target`."""
     t0 = time.perf_counter()
     raw = builder.load()
@@ -70,6 +92,8 @@ def build(builder: Builder, fingerprint: dict, min_user_events: int, target: Pat
     users = maps["user"]
     if raw.users is not None:
         users = users.join(raw.users.rename({"user_id": "raw"}), on="raw", how="left")
+    if anonymize:
+        users = anonymized(users)
     users.write_parquet(target / "users.parquet")
     if "behavior" in maps:
         maps["behavior"].write_parquet(target / "behaviors.parquet")
@@ -90,11 +114,11 @@ def build(builder: Builder, fingerprint: dict, min_user_events: int, target: Pat
     (target / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
 
 
-def ensure_built(builder: Builder, cache_dir: str | Path, min_user_events: int = 3) -> Path:
+def ensure_built(builder: Builder, cache_dir: str | Path, min_user_events: int = 3, anonymize: bool = False) -> Path:
     """The cache entry's directory, building it first when it does not exist."""
     cache_dir = Path(cache_dir).expanduser().resolve()
     fingerprint = builder.fingerprint()  # may hash large source files: once per call
-    directory = cache_dir / f"{builder.name}-{cache_key(fingerprint, min_user_events)}"
+    directory = cache_dir / f"{builder.name}-{cache_key(fingerprint, min_user_events, anonymize)}"
     problem = damage(directory) if directory.is_dir() else None
     if problem:  # e.g. a parquet file truncated by a full disk or a copy: rebuild, never half-read
         log.warning("%s: cache entry %s is damaged (%s): rebuilding it", builder.name, directory, problem)
@@ -106,7 +130,7 @@ def ensure_built(builder: Builder, cache_dir: str | Path, min_user_events: int =
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=cache_dir))
         try:
-            build(builder, fingerprint, min_user_events, tmp)
+            build(builder, fingerprint, min_user_events, tmp, anonymize)
             os.replace(tmp, directory)
         except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -40,6 +40,7 @@ class SequenceDataModule(L.LightningDataModule):
         examples: str = "sequence",
         ctr_negatives: str = "popularity",
         ctr_eval_seed: int = 0,
+        anonymize: bool = False,
     ):
         super().__init__()
         self.builder, self.cache_dir = builder, cache_dir
@@ -50,19 +51,20 @@ class SequenceDataModule(L.LightningDataModule):
         if examples not in ("sequence", "ctr"):
             raise ValueError(f"datamodule.examples must be 'sequence' or 'ctr', got '{examples}'")
         self.examples, self.ctr_negatives, self.ctr_eval_seed = examples, ctr_negatives, ctr_eval_seed
+        self.anonymize = anonymize  # raw user ids replaced by salted hashes in the processed data
         self.data: cache.ProcessedData | None = None
         self.directory = None  # the cache entry, once prepare_data has ensured it
 
     def prepare_data(self) -> None:
         if self.directory is None:  # Lightning calls this before every fit/validate/test
-            self.directory = cache.ensure_built(self.builder, self.cache_dir, self.min_user_events)
+            self.directory = cache.ensure_built(self.builder, self.cache_dir, self.min_user_events, self.anonymize)
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:
             return
         # processes that skipped prepare_data (non-zero ranks) resolve the entry themselves
         if self.directory is None:
-            self.directory = cache.ensure_built(self.builder, self.cache_dir, self.min_user_events)
+            self.directory = cache.ensure_built(self.builder, self.cache_dir, self.min_user_events, self.anonymize)
         self.data = cache.read(self.directory)
         self.store = EventStore.from_events(self.data.events, self.data.meta["num_users"])
         self.split = self.split_fn(self.store.lengths, self.store.timestamps, self.store.offsets)
