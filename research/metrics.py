@@ -107,7 +107,8 @@ class SlicedMetrics(Metric):
         return out
 
     def category_report(self) -> dict[str, torch.Tensor]:
-        return per_class_f1(_cat(self.category_pred), _cat(self.category_target), self.num_categories + 1)
+        with self.sync_context(should_unsync=True):  # all ranks' examples under DDP
+            return per_class_f1(_cat(self.category_pred), _cat(self.category_target), self.num_categories + 1)
 
 
 def _cat(state) -> torch.Tensor:

@@ -172,6 +172,8 @@ def main(cfg: DictConfig) -> float | None:
         if isinstance(err.__cause__, (BadInput, FileNotFoundError)):
             sys.exit(f"error: {err.__cause__}")
         raise
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()  # without it some gloo runs abort at exit
     summary = {k: round(v, 4) for k, v in results.items() if k.startswith("test/") and "/" not in k[5:]}
     print(json.dumps(summary, indent=1))
     return results.get(cfg.task.monitor)

@@ -13,7 +13,7 @@ from typing import Callable
 
 import lightning.pytorch as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from research.data import cache
 from research.data.ctr import CTRExamples, NegativeSampler, training_targets
@@ -113,15 +113,29 @@ class SequenceDataModule(L.LightningDataModule):
             artefact_dir=Path(self.data.directory),
         )
 
+    def _ranks(self) -> tuple[int, int]:
+        """(world size, this process's rank); (1, 0) outside a distributed trainer."""
+        trainer = getattr(self, "trainer", None)
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
     def _loader(self, dataset, batch_size: int, shuffle: bool) -> DataLoader:
         # Batches are gathered in-process with tensor ops; worker processes would only add
-        # thread contention on small machines.
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=passthrough, num_workers=0)
+        # thread contention on small machines. Under DDP each rank reads its own shard (the
+        # trainer's use_distributed_sampler is off: see conf/trainer/ddp.yaml).
+        world, rank = self._ranks()
+        if world == 1:
+            return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=passthrough, num_workers=0)
+        if shuffle:
+            sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=self.seed)
+        else:  # evaluation: every row exactly once over all ranks (no padding copies), gathered by the metrics
+            sampler = EvalShard(len(dataset), world, rank)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=passthrough, num_workers=0)
 
     def train_dataloader(self) -> DataLoader:
         if not self.bucket_by_length:
             return self._loader(self.train_set, self.batch_size, shuffle=True)
-        sampler = LengthBucketSampler(self.train_set.lengths(), self.batch_size, self.seed)
+        world, rank = self._ranks()
+        sampler = LengthBucketSampler(self.train_set.lengths(), self.batch_size, self.seed, world=world, rank=rank)
         return DataLoader(self.train_set, batch_sampler=sampler, collate_fn=passthrough, num_workers=0)
 
     def val_dataloader(self) -> DataLoader:
@@ -129,3 +143,17 @@ class SequenceDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
+
+
+class EvalShard(torch.utils.data.Sampler):
+    """Rank r of w reads rows r, r + w, r + 2w, ...: every evaluation row exactly once, unlike
+    DistributedSampler, which pads with copies and would count some targets twice."""
+
+    def __init__(self, size: int, world: int, rank: int):
+        self.rows = range(rank, size, world)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)

@@ -171,17 +171,22 @@ class EvalTargets(Dataset):
 class LengthBucketSampler(torch.utils.data.Sampler):
     """Batches of similar length (less padding, same examples): shuffle, cut into chunks of
     `bucket_batches` batches, sort each chunk by length, batch it, shuffle the batch order.
-    Deterministic given `seed` and the epoch (`set_epoch`)."""
+    Deterministic given `seed` and the epoch (`set_epoch`). Under DDP every rank draws the same
+    batch order and takes every `world`-th batch, the list padded with its first batches so
+    that all ranks run the same number of steps."""
 
-    def __init__(self, lengths: torch.Tensor, batch_size: int, seed: int, bucket_batches: int = 50):
+    def __init__(self, lengths: torch.Tensor, batch_size: int, seed: int, bucket_batches: int = 50,
+                 world: int = 1, rank: int = 0):
         self.lengths, self.batch_size, self.seed, self.bucket_batches = lengths, batch_size, seed, bucket_batches
+        self.world, self.rank = world, rank
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return -(-self.lengths.numel() // self.batch_size)
+        batches = -(-self.lengths.numel() // self.batch_size)
+        return -(-batches // self.world)
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
@@ -192,5 +197,7 @@ class LengthBucketSampler(torch.utils.data.Sampler):
             part = order[start:start + chunk]
             part = part[torch.argsort(self.lengths[part], stable=True)]
             batches.extend(part.split(self.batch_size))
-        for i in torch.randperm(len(batches), generator=g).tolist():
+        schedule = torch.randperm(len(batches), generator=g).tolist()
+        schedule += schedule[: len(self) * self.world - len(schedule)]
+        for i in schedule[self.rank::self.world]:
             yield batches[i].tolist()
