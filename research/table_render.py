@@ -123,6 +123,16 @@ def latex(spec: dict, records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def save_figure(fig, spec: dict, path: Path) -> None:
+    """Titled, laid out, written atomically."""
+    fig.suptitle(spec.get("title", spec["name"]), fontsize=10)
+    fig.tight_layout()
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
 def heatmaps(spec: dict, records: list[dict], path: Path) -> None:
     """Long layout: one heatmap per metric, models down, datasets across, values written in."""
     labels, datasets = row_labels(spec), list(spec["datasets"])
@@ -142,12 +152,7 @@ def heatmaps(spec: dict, records: list[dict], path: Path) -> None:
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
         ax.set_title(metric, fontsize=9)
         fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.suptitle(spec.get("title", spec["name"]), fontsize=10)
-    fig.tight_layout()
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, spec, path)
 
 
 def chart(spec: dict, records: list[dict], path: Path) -> None:
@@ -169,12 +174,7 @@ def chart(spec: dict, records: list[dict], path: Path) -> None:
                 bar.set_hatch("//")
         ax.set_xticks(range(len(found)), [label for label, _ in found], rotation=45, ha="right", fontsize=8)
         ax.set_title(f"{dataset} {metric}".strip(), fontsize=9)
-    fig.suptitle(spec.get("title", spec["name"]), fontsize=10)
-    fig.tight_layout()
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, spec, path)
 
 
 def render(spec: dict, records: list[dict], base: Path, command: str) -> list[Path]:
