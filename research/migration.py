@@ -17,12 +17,15 @@ from torchmetrics import Metric
 
 
 def switch_latencies(user: torch.Tensor, position: torch.Tensor, predicted: torch.Tensor, state: torch.Tensor,
-                     previous_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                     previous_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
     """Per switch: (latency in events, or -1 when not detected; True when it was missed, i.e.
-    followed by another switch before detection). Censored switches are dropped. All inputs are
+    followed by another switch before detection). Censored switches are dropped. Also (false
+    alarms, chances): over the events after a model has found the current interest, how often
+    its most-likely category leaves it again although the interest has not moved. A predictor
+    that jumps at every noisy event detects fast and raises many false alarms. All inputs are
     per target, in any order."""
     if user.numel() == 0:
-        return user.new_zeros(0), user.new_zeros(0, dtype=torch.bool)
+        return user.new_zeros(0), user.new_zeros(0, dtype=torch.bool), (0, 0)
     order = torch.argsort(user * (int(position.max()) + 1) + position)
     user, position, predicted, state, previous_state = (t[order] for t in (user, position, predicted, state,
                                                                              previous_state))
@@ -44,13 +47,16 @@ def switch_latencies(user: torch.Tensor, position: torch.Tensor, predicted: torc
     followed[:-1] = ~starts_run[1:]
     detected = first_hit < big
     keep = is_switch & (detected | followed)
-    return torch.where(detected, first_hit, -1)[keep], (~detected & followed)[keep]
+    after = offset > first_hit[segment]  # events of a segment after its interest was found
+    false_alarms = int((after & (predicted != state)).sum())
+    return torch.where(detected, first_hit, -1)[keep], (~detected & followed)[keep], (false_alarms, int(after.sum()))
 
 
-def latency_summary(latency: torch.Tensor, missed: torch.Tensor) -> dict[str, float]:
+def latency_summary(latency: torch.Tensor, missed: torch.Tensor, alarms: tuple[int, int] = (0, 0)) -> dict[str, float]:
     found = latency[latency >= 0].double()
     nan = float("nan")
     return {
+        "false_alarm_rate": alarms[0] / alarms[1] if alarms[1] else nan,
         "switches": float(latency.numel()),
         "latency_median": float(found.quantile(0.5)) if found.numel() else nan,
         "latency_p90": float(found.quantile(0.9)) if found.numel() else nan,
@@ -79,6 +85,6 @@ class MigrationLatency(Metric):
         def cat(state):
             return torch.cat(state) if isinstance(state, list) else state
 
-        latency, missed = switch_latencies(*(cat(getattr(self, n)) for n in
-                                             ("user", "position", "predicted", "state", "previous_state")))
-        return latency_summary(latency, missed)
+        latency, missed, alarms = switch_latencies(*(cat(getattr(self, n)) for n in
+                                                     ("user", "position", "predicted", "state", "previous_state")))
+        return latency_summary(latency, missed, alarms)
