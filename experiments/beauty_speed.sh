@@ -17,4 +17,4 @@ for m in sasrec gru; do
 print(f\"| $m | {m['time/train_epoch_seconds']:.1f} | {m['time/eval_pass_seconds']:.1f} |\")"
 done
 echo
-echo "Machine: $(nproc) CPU cores, OMP_NUM_THREADS=$OMP_NUM_THREADS, torch $(.venv/bin/python -c 'import torch; print(torch.__version__)'), $(date -u +%Y-%m-%d)."
+echo "Machine: $(nproc --all) CPU cores, OMP_NUM_THREADS=$OMP_NUM_THREADS, torch $(.venv/bin/python -c 'import torch; print(torch.__version__)'), $(date -u +%Y-%m-%d)."

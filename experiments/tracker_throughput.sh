@@ -12,6 +12,7 @@ echo "| model | state per user | batch size | events replayed | events / s |"
 echo "|---|---|---|---|---|"
 for m in gru sasrec; do
   run=outputs/tracker_throughput/$m
+  mkdir -p outputs/tracker_throughput
   [ -f "$run/metrics.json" ] || $PYTHON -m research.train model="$m" task=next_category logger=csv \
     trainer.max_epochs=3 hydra.run.dir="$run" callbacks.progress_bar.refresh_rate=1000 > "$run.log" 2>&1 \
     || { cat "$run.log" >&2; exit 1; }
@@ -25,5 +26,5 @@ print(f\"| $m | {state} | {s['batch_size']} | {s['events']:,} | {s['events_per_s
   done
 done
 echo
-echo "Machine: $(nproc) CPU cores, OMP_NUM_THREADS=$OMP_NUM_THREADS, torch $($PYTHON -c 'import torch; print(torch.__version__)'), $(date -u +%Y-%m-%d)."
+echo "Machine: $(nproc --all) CPU cores, OMP_NUM_THREADS=$OMP_NUM_THREADS, torch $($PYTHON -c 'import torch; print(torch.__version__)'), $(date -u +%Y-%m-%d)."
 echo "Command: \`bash experiments/tracker_throughput.sh\`"
