@@ -18,5 +18,6 @@ $PYTHON -m research.sweep hparams_search=sasrec_optuna data=amazon_beauty task=n
 out=results/sasrec_sweep_beauty
 mkdir -p "$out"
 cp outputs/sweeps/"$study"/{trials.csv,best.json,best_config.yaml} "$out"/
-$PYTHON -m research.sweep_report outputs/sweeps/"$study" > "$out"/README.md
+{ $PYTHON -m research.sweep_report outputs/sweeps/"$study"
+  echo; echo "Command: \`THREADS=${THREADS:-2} bash experiments/sasrec_sweep_beauty.sh $*\`"; } > "$out"/README.md
 cat "$out"/README.md
