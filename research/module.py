@@ -99,7 +99,13 @@ class SequenceRecModule(L.LightningModule):
         if self.ctr:
             self.eval_metrics[split].update(self.model(batch).logits, batch["label"], batch["user"])
             return
-        h = self.model(batch)[:, -1]  # (B, H): left padding puts the latest event last
+        h = self.model(batch)[:, -1].float()  # (B, H): left padding puts the latest event last
+        # scores in full precision even under mixed precision: bf16 would tie many items, and
+        # ties count against the target
+        with torch.autocast(device_type=h.device.type, enabled=False):
+            self._score(batch, h, split)
+
+    def _score(self, batch: dict, h: torch.Tensor, split: str) -> None:
         values: dict[str, torch.Tensor] = {}
         item_scores = None
         if self.task.item_weight > 0:

@@ -115,6 +115,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule.meta)
+    if cfg.compile and module.trainable:  # mixed precision is Lightning's own: trainer.precision=bf16-mixed
+        module.model.compile()  # in place: parameter names, and so checkpoints, are unchanged
     timer = EpochTimer()
     callbacks = [instantiate(c) for c in cfg.callbacks.values()] if module.trainable else []
     loggers = [instantiate(c) for c in cfg.logger.values()]

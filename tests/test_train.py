@@ -95,3 +95,9 @@ def test_incompatible_model_and_task_fail_in_one_line_before_any_data_is_built(t
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines() == ["error: model DIN does not support task 'next_item' (supported: ctr)"]
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.filterwarnings("default")  # dynamo's tracing warns internally; the run must still succeed
+def test_compile_and_mixed_precision_are_config_switches(make_cfg):
+    results = run(make_cfg("model=gru", "compile=true", "trainer.precision=bf16-mixed", "debug=fast", *TINY_SYNTHETIC))
+    assert 0 <= results["test/ndcg@10"] <= 1
