@@ -12,24 +12,18 @@ import json
 import logging
 from pathlib import Path
 
-import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from research.train import build_datamodule, build_module, write_json
+from research.runs import load_run
+from research.train import write_json
 
 log = logging.getLogger(__name__)
 
 
 def evaluate(run_dir: Path) -> dict[str, float]:
+    module, datamodule = load_run(run_dir, fit=True)
     cfg = OmegaConf.load(run_dir / "config.yaml")
-    datamodule = build_datamodule(cfg)
-    module = build_module(cfg, datamodule.meta)
-    if module.trainable:
-        state = torch.load(run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
-        module.load_state_dict(state["state_dict"])
-    elif hasattr(module.model, "fit_data"):  # tree models are refitted (deterministic given the seed)
-        module.model.fit_data(datamodule)
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False,
                           enable_progress_bar=False, default_root_dir=str(run_dir))
     results = {**trainer.validate(module, datamodule=datamodule, verbose=False)[0],

@@ -21,11 +21,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 import torch
-from omegaconf import OmegaConf
 
 from research.data.builders.synthetic import PARAMS_FILE
 from research.data.sequences import EvalTargets
 from research.data.simulator import SimulatorParams
+from research.data.splits import event_positions
+from research.runs import load_run
 
 
 def observed_transitions(events: pl.DataFrame, num_categories: int, column: str = "category") -> np.ndarray:
@@ -68,8 +69,7 @@ def predict_targets(module, store, targets: torch.Tensor, max_len: int, batch_si
 def predicted_transitions(module, datamodule) -> np.ndarray:
     """(C, C) the model's mean predicted next-category distribution after an event of category i."""
     store = datamodule.store
-    users = torch.repeat_interleave(torch.arange(store.lengths.numel()), store.lengths)
-    positions = torch.arange(int(store.offsets[-1])) - store.offsets[users]
+    users, positions = event_positions(store.offsets)
     keep = positions >= 1
     targets = torch.stack([users[keep], positions[keep]], 1)
     probs = predict_targets(module, store, targets, datamodule.max_len)[:, 1:].numpy()
@@ -152,27 +152,9 @@ def trajectory(model_module, oracle_module, datamodule, user: int) -> tuple[np.n
     return true_state, out
 
 
-def load_run(run_dir: Path, model_override: str | None = None):
-    """The module of a finished run (weights loaded), or of another model on the same data."""
-    from research.train import build_datamodule, build_module
-
-    cfg = OmegaConf.load(run_dir / "config.yaml")
-    if model_override:
-        from hydra import compose, initialize_config_dir
-
-        with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
-            cfg.model = compose("train", overrides=[f"model={model_override}"]).model
-    datamodule = build_datamodule(cfg)
-    module = build_module(cfg, datamodule.meta)
-    if module.trainable and not model_override:
-        module.load_state_dict(torch.load(run_dir / "checkpoints" / "best.ckpt", map_location="cpu",
-                                          weights_only=True)["state_dict"])
-    return module.eval(), datamodule
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-run", type=Path, required=True)
+    parser.add_argument("--model-run", type=Path, required=True, help="a finished research.train run on the simulator")
     parser.add_argument("--table", type=Path, default=Path("results/oracle_gap_synthetic.csv"))
     parser.add_argument("--beauty-root", type=Path)
     parser.add_argument("--user", type=int, default=None, help="user of the trajectory (default: most switches)")
@@ -189,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         written.append(path)
 
     model, datamodule = load_run(args.model_run)
-    oracle, _ = load_run(args.model_run, "oracle")
+    oracle, _ = load_run(args.model_run, model="oracle")
     meta, events = datamodule.meta, datamodule.data.events
     names = list(meta.category_names)
     label = type(model.model).__name__

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from research.data.schema import DatasetMeta
+from research.data.splits import event_positions
 
 log = logging.getLogger(__name__)
 NEVER = 10_000  # recency of a category never seen: larger than any history
@@ -125,8 +126,7 @@ class ProfileModel(nn.Module):
         features, self.names = profile_features(data.events, data.users, self.category_names, self.num_behaviors,
                                                 self.windows)
         self.features, self.offsets = torch.from_numpy(features), store.offsets
-        users = torch.repeat_interleave(torch.arange(store.lengths.numel()), store.lengths)
-        position = torch.arange(store.offsets[-1]) - store.offsets[users]
+        users, position = event_positions(store.offsets)
         rows = torch.nonzero((position >= 1) & (position < split.train_end[users])).squeeze(1)
         if self.max_train_rows and rows.numel() > self.max_train_rows:
             keep = torch.randperm(rows.numel(), generator=torch.Generator().manual_seed(self.seed))

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from research.data.sequences import trim_padding
 from research.module import SequenceRecModule
@@ -86,20 +85,12 @@ class InterestTracker:
 
     @classmethod
     def from_run(cls, run_dir: str | Path, checkpoint: str = "best", min_margin: float = 0.1):
-        """Rebuilds a finished run's module from its config.yaml and checkpoint (weights only).
-        Returns the tracker and the run's datamodule (for its id maps and events)."""
-        from research.train import build_datamodule, build_module
+        """A finished run's tracker (research.runs.load_run) and the run's datamodule (for its
+        id maps and events)."""
+        from research.runs import load_run
 
-        run_dir = Path(run_dir)
-        cfg = OmegaConf.load(run_dir / "config.yaml")
-        datamodule = build_datamodule(cfg)
-        module = build_module(cfg, datamodule.meta)
-        if module.trainable:
-            path = run_dir / "checkpoints" / f"{checkpoint}.ckpt"
-            if not path.is_file():
-                raise FileNotFoundError(f"{path}: no checkpoint (is {run_dir} a finished training run?)")
-            module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
-        return cls(module, cfg.datamodule.max_len, min_margin), datamodule
+        module, datamodule = load_run(run_dir, checkpoint)
+        return cls(module, datamodule.max_len, min_margin), datamodule
 
     def _grow(self, size: int) -> None:
         extra = size - self.top.numel()

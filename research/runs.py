@@ -1,0 +1,38 @@
+"""Rebuild a finished `research.train` run: its datamodule and module from the saved
+config.yaml, its weights from a checkpoint (read as weights only). Used by evaluation,
+tracking and figures, so every consumer of a run sees exactly the model the run evaluated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from research.module import SequenceRecModule
+from research.train import build_datamodule, build_module
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def load_run(run_dir: str | Path, checkpoint: str = "best", model: str | None = None,
+             fit: bool = False) -> tuple[SequenceRecModule, object]:
+    """(module in eval mode, datamodule). `model=<option>` puts another model on the run's data
+    (e.g. the oracle; no weights are loaded); `fit=True` refits models trained outside gradient
+    descent (the profile trees), which keep no checkpoint."""
+    run_dir = Path(run_dir)
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    if model:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg.model = compose("train", overrides=[f"model={model}"]).model
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule.meta)
+    if module.trainable and not model:
+        path = run_dir / "checkpoints" / f"{checkpoint}.ckpt"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no checkpoint (is {run_dir} a finished training run?)")
+        module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
+    elif fit and hasattr(module.model, "fit_data"):
+        module.model.fit_data(datamodule)
+    return module.eval(), datamodule
