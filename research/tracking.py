@@ -78,7 +78,6 @@ class InterestTracker:
         self.recurrent = hasattr(self.model, "step")
         self.slots = UserSlots()
         self.top = torch.zeros(0, dtype=torch.long)
-        self.last = torch.zeros(0, self.module.num_categories + 1)
         self.window_items = torch.zeros(0, max_len, dtype=torch.long)
         self.window_behaviors = torch.zeros(0, max_len, dtype=torch.long)
         self.state: tuple[torch.Tensor, ...] | None = None  # recurrent: (layers, slots, H) per tensor
@@ -97,7 +96,6 @@ class InterestTracker:
         if extra <= 0:
             return
         self.top = torch.cat([self.top, torch.zeros(extra, dtype=torch.long)])
-        self.last = torch.cat([self.last, torch.zeros(extra, self.last.size(1))])
         if not self.recurrent:
             pad = torch.zeros(extra, self.max_len, dtype=torch.long)
             self.window_items = torch.cat([self.window_items, pad])
@@ -136,7 +134,7 @@ class InterestTracker:
         slots = self.slots.lookup(users)
         self._grow(len(self.slots))
         n = users.numel()
-        distribution = torch.zeros(n, self.last.size(1))
+        distribution = torch.zeros(n, self.module.num_categories + 1)
         migrated = torch.zeros(n, dtype=torch.bool)
         rounds = occurrence(slots)
         for r in range(int(rounds.max()) + 1 if n else 0):  # one round per repeat of a user, not per event
@@ -150,6 +148,6 @@ class InterestTracker:
             lead = probs.gather(1, top[:, None]).squeeze(1) - probs.gather(1, before[:, None]).squeeze(1)
             migrated[idx] = (before > 0) & (top != before) & (lead >= self.min_margin)
             distribution[idx] = probs
-            self.top[s], self.last[s] = top, probs
+            self.top[s] = top
         top = distribution.argmax(1)
         return TrackerOutput(distribution, top, distribution.gather(1, top[:, None]).squeeze(1), migrated)
