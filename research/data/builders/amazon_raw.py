@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from research.data.builders.table import read_lines
 from research.data.cache import file_digest
 from research.data.schema import BadInput, RawLog
 
@@ -24,11 +25,10 @@ QUOTED = r"""(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")"""  # a Python string l
 
 
 def lines(path: Path) -> pl.DataFrame:
-    frame = pl.read_csv(path, has_header=False, new_columns=["text"], separator="\x1f", quote_char=None,
-                        schema={"text": pl.Utf8}) if path.stat().st_size else pl.DataFrame(schema={"text": pl.Utf8})
+    frame = read_lines(path)
     if frame.height == 0:
         raise BadInput(f"{path}: empty file (no records)")
-    return frame.with_row_index("line", offset=1)
+    return frame
 
 
 class AmazonRawBuilder:

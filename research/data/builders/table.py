@@ -27,17 +27,23 @@ def unix_seconds(value: str | int | None) -> int | None:
     return int(datetime.fromisoformat(value).replace(tzinfo=timezone.utc).timestamp())
 
 
+def read_lines(path: Path, encoding: str = "utf8") -> pl.DataFrame:
+    """(line: 1-based number, text) for every line of a text file, gzipped or not; empty -> no rows."""
+    if path.stat().st_size == 0:
+        return pl.DataFrame(schema={"line": pl.UInt32, "text": pl.Utf8})
+    # a separator that never occurs: one text column, so a bad line can be named by its number
+    return pl.read_csv(path, has_header=False, new_columns=["text"], separator="\x1f", quote_char=None,
+                       schema={"text": pl.Utf8}, encoding=encoding).with_row_index("line", offset=1)
+
+
 def read_fields(path: Path, columns: dict, separator: str, has_header: bool = False,
                 encoding: str = "utf8") -> pl.DataFrame:
     """Every line of a delimited file as text fields, so a bad line is reported by its number:
     (line, one text column per entry of `columns`: name -> header name or 0-based index)."""
-    lines = pl.read_csv(path, has_header=False, new_columns=["text"], separator="\x1f", quote_char=None,
-                        schema={"text": pl.Utf8}, encoding=encoding) if path.stat().st_size else pl.DataFrame(
-        {"text": []}, schema={"text": pl.Utf8})
+    lines = read_lines(path, encoding)
     if lines.height <= int(has_header):
         raise BadInput(f"{path}: empty file (no events)")
-    fields = lines.with_row_index("line", offset=1).with_columns(
-        pl.col("text").str.strip_chars("\r").str.split(separator).alias("fields"))
+    fields = lines.with_columns(pl.col("text").str.strip_chars("\r").str.split(separator).alias("fields"))
     header: list[str] = []
     if has_header:
         header = fields["fields"][0].to_list()
@@ -130,13 +136,12 @@ class TableBuilder:
                 frame.columns = [name for name, _ in order]
         except (pl.exceptions.PolarsError, ValueError):
             return None
-        ids = [c for c in INTEGER_COLUMNS]
-        if frame.height == 0 or frame.select(pl.any_horizontal(pl.col(ids).is_null()).any()).item():
+        if frame.height == 0 or frame.select(pl.any_horizontal(pl.col(INTEGER_COLUMNS).is_null()).any()).item():
             return None  # short lines become nulls: let the careful reader name them
         if self.behaviors is not None and "behavior" in frame.columns and \
                 not frame["behavior"].is_in(self.behaviors).all():
             return None
-        if not self.integer_columns == INTEGER_COLUMNS:
+        if self.integer_columns != INTEGER_COLUMNS:
             frame = frame.with_columns(pl.col(c).str.strip_chars() for c in INTEGER_COLUMNS
                                        if c not in self.integer_columns)
             if frame.select(pl.any_horizontal(pl.col(c) == "" for c in INTEGER_COLUMNS
