@@ -23,27 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-FIRST, LAST = 1_511_539_200, 1_512_316_800  # the Taobao file's range, 2017-11-24T16:00Z .. 2017-12-03T16:00Z
+from taobao_log import FIRST, LAST, write_log
+
 MIN_EVENTS = 3
-
-
-def make_log(path: Path, rows: int) -> None:
-    import numpy as np
-    import polars as pl
-
-    from research.data.simulator import simulate
-
-    sim = simulate(num_users=max(rows // 60, 10), num_items=max(rows // 100, 1000), num_categories=50,
-                   mean_events=60, min_events=1, max_events=2000, start_time=FIRST - 86_400, seed=0)
-    events = sim.events.head(rows)
-    # squeeze the simulated clock into the file's 9 days (order kept), then make every 1000th
-    # row a stray 40 days early, as the public file has some
-    ts = events["timestamp"].to_numpy().astype(np.float64)
-    ts = FIRST + (ts - ts.min()) / max(ts.max() - ts.min(), 1) * (LAST - FIRST - 1)
-    stray = np.zeros(events.height, dtype=np.int64)
-    stray[::1000] = -40 * 86_400
-    events.select("user_id", "item_id", "category_id", "behavior").with_columns(
-        pl.Series("timestamp", ts.astype(np.int64) + stray)).write_csv(path, include_header=False)
 
 
 def polars_pipeline(source: Path, out: Path) -> dict:
@@ -54,7 +36,7 @@ def polars_pipeline(source: Path, out: Path) -> dict:
                            name="bench", has_header=False, behaviors=["pv", "buy", "cart", "fav"],
                            time_range=[FIRST, LAST])
     out.mkdir(parents=True, exist_ok=True)
-    cache.build(builder, builder.fingerprint(), MIN_EVENTS, out)
+    cache.build(builder, {"bench": str(source)}, MIN_EVENTS, out)  # the fingerprint (a file hash) is cache bookkeeping
     return json.loads((out / "meta.json").read_text())["report"]
 
 
@@ -96,7 +78,7 @@ def pandas_pipeline(source: Path, out: Path) -> dict:
 
 
 def child(kind: str, source: Path, out: Path) -> None:
-    if kind == "polars":  # imports before the clock starts (torch comes with the package)
+    if kind == "polars":  # imports before the clock starts
         import research.data.cache  # noqa: F401
     else:
         import pandas  # noqa: F401
@@ -115,10 +97,30 @@ def measure(kind: str, source: Path, out: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def same_events(polars_out: Path, pandas_out: Path) -> bool:
+    """Both sides produced the same dense events, row for row (the benchmark compares equal work)."""
+    import polars as pl
+
+    columns = ["user", "item", "category", "timestamp", "order", "behavior"]
+    ours = pl.scan_parquet(polars_out / "events.parquet").select(pl.col(columns).cast(pl.Int64))
+    theirs = pl.scan_parquet(pandas_out / "events.parquet").select(pl.col(columns).cast(pl.Int64))
+    return ours.collect().equals(theirs.collect())
+
+
+def machine() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+                 platform.machine())
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} CPU cores ({model}), {memory:.0f} GiB RAM, polars threads: " \
+           f"{os.environ.get('POLARS_MAX_THREADS', 'all')}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--workdir", type=Path, default=Path("outputs/bench"))
+    parser.add_argument("--pipelines", nargs="+", choices=["polars", "pandas"], default=["polars", "pandas"])
     parser.add_argument("--child", choices=["polars", "pandas"])
     parser.add_argument("--source", type=Path)
     parser.add_argument("--out", type=Path)
@@ -129,17 +131,20 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     source = args.workdir / f"taobao_{args.rows}.csv"
     if not source.exists():
-        make_log(source, args.rows)
-    results = {kind: measure(kind, source, args.workdir / f"out_{kind}") for kind in ("polars", "pandas")}
-    assert results["polars"]["events"] == results["pandas"]["events"], results  # the same work on both sides
-    p, q = results["polars"], results["pandas"]
-    print(f"| pipeline | rows | events kept | wall s | peak GiB |\n|---|---|---|---|---|")
+        write_log(source, args.rows)
+    outputs = {kind: args.workdir / f"out_{kind}_{args.rows}" for kind in args.pipelines}
+    results = {kind: measure(kind, source, out) for kind, out in outputs.items()}
+    print(f"| pipeline | rows | events kept | wall s | peak RSS GiB |\n|---|---|---|---|---|")
     for kind, r in results.items():
         print(f"| {kind} | {args.rows:,} | {r['events']:,} | {r['seconds']:.1f} | {r['peak_gib']:.2f} |")
-    print(f"\npolars is {q['seconds'] / p['seconds']:.1f}x faster and uses {q['peak_gib'] / p['peak_gib']:.1f}x less "
-          f"peak memory. Machine: {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}, "
-          f"POLARS_MAX_THREADS={os.environ.get('POLARS_MAX_THREADS', 'all')}.")
-    print(f"Command: `python experiments/bench/preprocess.py --rows {args.rows}`")
+    if len(results) == 2:
+        if not same_events(outputs["polars"], outputs["pandas"]):
+            raise SystemExit("the two pipelines produced different events: the comparison is void")
+        p, q = results["polars"], results["pandas"]
+        print(f"\nBoth produced identical events. polars is {q['seconds'] / p['seconds']:.1f}x faster and uses "
+              f"{q['peak_gib'] / p['peak_gib']:.1f}x less peak memory.")
+    print(f"Machine: {machine()}. Source file: {source.stat().st_size / 2**30:.2f} GiB of CSV.")
+    print(f"Command: `python experiments/bench/preprocess.py --rows {args.rows} --pipelines {' '.join(args.pipelines)}`")
 
 
 if __name__ == "__main__":

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import polars as pl
 
-from research.data import transforms
+from research.data import pipeline, transforms
 from research.data.schema import BadInput, Builder
 
 log = logging.getLogger(__name__)
 
 # Bump when preprocessing changes meaning, so stale caches are not reused.
-PREPROCESS_VERSION = 2
+PREPROCESS_VERSION = 3
 
 
 @dataclass
@@ -73,20 +73,20 @@ def cache_key(fingerprint: dict, min_user_events: int, anonymize: bool = False) 
 def build(builder: Builder, fingerprint: dict, min_user_events: int, target: Path, anonymize: bool = False) -> None:
     """Run the builder and the polars pipeline, writing every artefact into `target`."""
     t0 = time.perf_counter()
-    raw = builder.load()
-    transforms.check_columns(raw.events, builder.name)
-    report: dict = {"raw_events": raw.events.height}
-    events = transforms.clean(raw.events, report)
-    events = transforms.filter_short_users(events, min_user_events, report)
-    if events.height == 0:
-        source = raw.info.get("source", builder.name)
+    # builders of large logs stage typed events on disk and hand over a lazy scan of them
+    staging, work = target / ".staging", target / ".work"
+    raw = builder.stage(staging) if hasattr(builder, "stage") else builder.load()
+    events = raw.events.lazy()
+    transforms.check_columns(events, builder.name)
+    source = raw.info.get("source", builder.name)
+    report, maps = pipeline.preprocess(events, min_user_events, target / "events.parquet", work, source)
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+    if report["events"] == 0:
         raise BadInput(f"{source}: no user has at least {min_user_events} events (data.min_user_events); "
-                         f"{report['dropped_short_users']} users were all shorter")
-    events, maps = transforms.densify(events)
-    report["events"] = events.height
+                       f"{report['dropped_short_users']} users were all shorter")
     for name, count in report.items():
         log.info("%s: %s = %d", builder.name, name, count)
-    events.write_parquet(target / "events.parquet")
     maps["item"].write_parquet(target / "items.parquet")
     maps["category"].write_parquet(target / "categories.parquet")
     users = maps["user"]
@@ -108,7 +108,7 @@ def build(builder: Builder, fingerprint: dict, min_user_events: int, target: Pat
         "num_items": maps["item"].height,
         "num_categories": maps["category"].height,
         "num_behaviors": maps["behavior"].height if "behavior" in maps else 0,
-        "has_state": "state" in events.columns,
+        "has_state": "state" in events.collect_schema().names(),
         "seconds": round(time.perf_counter() - t0, 3),
     }
     (target / "meta.json").write_text(json.dumps(meta, indent=2, default=str))

@@ -9,6 +9,7 @@ dropped and counted in the build report.
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from research.data.schema import BadInput, RawLog
 
 CANONICAL = ("user_id", "item_id", "category_id", "timestamp", "behavior")
 INTEGER_COLUMNS = ("user_id", "item_id", "category_id", "timestamp")
+CAREFUL_BATCH_LINES = 2_000_000  # lines per batch of the careful reader (bounded memory)
 
 
 def unix_seconds(value: str | int | None) -> int | None:
@@ -27,32 +29,30 @@ def unix_seconds(value: str | int | None) -> int | None:
     return int(datetime.fromisoformat(value).replace(tzinfo=timezone.utc).timestamp())
 
 
-def read_lines(path: Path, encoding: str = "utf8") -> pl.DataFrame:
-    """(line: 1-based number, text) for every line of a text file, gzipped or not; empty -> no rows."""
-    if path.stat().st_size == 0:
-        return pl.DataFrame(schema={"line": pl.UInt32, "text": pl.Utf8})
+def scan_lines(path: Path, encoding: str = "utf8") -> pl.LazyFrame:
+    """(line: 1-based number, text) for every line of a text file, gzipped or not."""
     # a separator that never occurs: one text column, so a bad line can be named by its number
-    return pl.read_csv(path, has_header=False, new_columns=["text"], separator="\x1f", quote_char=None,
+    return pl.scan_csv(path, has_header=False, new_columns=["text"], separator="\x1f", quote_char=None,
                        schema={"text": pl.Utf8}, encoding=encoding).with_row_index("line", offset=1)
 
 
-def read_fields(path: Path, columns: dict, separator: str, has_header: bool = False,
-                encoding: str = "utf8") -> pl.DataFrame:
-    """Every line of a delimited file as text fields, so a bad line is reported by its number:
-    (line, one text column per entry of `columns`: name -> header name or 0-based index)."""
-    lines = read_lines(path, encoding)
-    if lines.height <= int(has_header):
-        raise BadInput(f"{path}: empty file (no events)")
+def read_lines(path: Path, encoding: str = "utf8") -> pl.DataFrame:
+    """scan_lines, collected; an empty file gives no rows."""
+    if path.stat().st_size == 0:
+        return pl.DataFrame(schema={"line": pl.UInt32, "text": pl.Utf8})
+    return scan_lines(path, encoding).collect()
+
+
+def split_fields(lines: pl.DataFrame, path: Path, columns: dict, separator: str, header: list[str]) -> pl.DataFrame:
+    """(line, one text column per entry of `columns`: name -> header name, or 0-based index when
+    `header` is empty). A line with a wrong number of fields stops with its number."""
     fields = lines.with_columns(pl.col("text").str.strip_chars("\r").str.split(separator).alias("fields"))
-    header: list[str] = []
-    if has_header:
-        header = fields["fields"][0].to_list()
-        fields = fields.slice(1)
     width = len(header) if header else max(int(i) for i in columns.values()) + 1
-    bad = fields.filter(pl.col("fields").list.len() != width if header else pl.col("fields").list.len() < width)
+    count = pl.col("fields").list.len().fill_null(0)  # an empty line has no field
+    bad = fields.filter(count != width if header else count < width)
     if bad.height:
         row = bad.row(0, named=True)
-        raise BadInput(f"{path}: line {row['line']}: {len(row['fields'])} fields, expected {width}")
+        raise BadInput(f"{path}: line {row['line']}: {len(row['fields'] or [])} fields, expected {width}")
     index = {}
     for name, src in columns.items():
         if header:
@@ -62,6 +62,16 @@ def read_fields(path: Path, columns: dict, separator: str, has_header: bool = Fa
         else:
             index[name] = int(src)
     return fields.select("line", *(pl.col("fields").list.get(i).alias(name) for name, i in index.items()))
+
+
+def read_fields(path: Path, columns: dict, separator: str, has_header: bool = False,
+                encoding: str = "utf8") -> pl.DataFrame:
+    """Every line of a small delimited file as text fields (see split_fields)."""
+    lines = read_lines(path, encoding)
+    if lines.height <= int(has_header):
+        raise BadInput(f"{path}: empty file (no events)")
+    header = lines["text"][0].strip("\r").split(separator) if has_header else []
+    return split_fields(lines.slice(int(has_header)), path, columns, separator, header)
 
 
 def parse_integers(frame: pl.DataFrame, columns: tuple[str, ...], path: Path) -> pl.DataFrame:
@@ -103,51 +113,83 @@ class TableBuilder:
                 "separator": self.separator, "has_header": self.has_header, "behaviors": self.behaviors,
                 "time_range": self.time_range, "string_ids": self.string_ids}
 
-    def load(self) -> RawLog:
-        events = self.read_fast() if self.path.suffix != ".parquet" else None
-        if events is None:  # a parquet file, or text the fast reader refused: find the bad line
-            raw = self.read_parquet() if self.path.suffix == ".parquet" else self.read_text()
-            events = self.typed(raw)
+    def stage(self, directory: Path) -> RawLog:
+        """Typed events staged as parquet in `directory` by polars' streaming engine (bounded
+        memory at any size), as a lazy scan with the time range applied and its strays counted."""
+        directory.mkdir(parents=True, exist_ok=True)
+        staged = directory / "events.parquet"
+        if not self.stage_fast(staged):
+            staged.unlink(missing_ok=True)
+            staged = self.stage_carefully(directory)
+        events = pl.scan_parquet(staged)
         info = {"source": str(self.path)}
         if self.time_range:
             first, last = self.time_range
-            inside = events.filter((pl.col("timestamp") >= first) & (pl.col("timestamp") < last))
-            info["dropped_outside_time_range"] = events.height - inside.height
-            events = inside
-        return RawLog(events=events.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("order")), info=info)
+            inside = (pl.col("timestamp") >= first) & (pl.col("timestamp") < last)
+            info["dropped_outside_time_range"] = events.filter(~inside).select(pl.len()).collect().item()
+            events = events.filter(inside)
+        return RawLog(events=events, info=info)
 
-    def read_fast(self) -> pl.DataFrame | None:
-        """polars' native, multithreaded CSV reader with a strict schema; None on any problem,
-        which the line-by-line reader then locates and reports."""
+    def load(self) -> RawLog:
+        """The events in memory (small files; the cache builds through `stage`)."""
+        with tempfile.TemporaryDirectory() as directory:
+            raw = self.stage(Path(directory))
+            return RawLog(events=raw.events.collect(), info=raw.info)
+
+    def stage_fast(self, staged: Path) -> bool:
+        """polars' native multithreaded reader with a strict schema, streamed to `staged`; False
+        on any problem, which the careful reader then locates and reports."""
         if self.path.stat().st_size == 0:
-            return None
+            return False
         kinds = {name: pl.Int64 if name in self.integer_columns else pl.Utf8 for name in CANONICAL}
+        if self.path.suffix == ".parquet":
+            scan = pl.scan_parquet(self.path).select(pl.col(src).cast(kinds[name], strict=True).alias(name)
+                                                     for name, src in self.columns.items())
+        elif self.has_header:
+            scan = pl.scan_csv(self.path, separator=self.separator, quote_char=None,
+                               schema_overrides={src: kinds[name] for name, src in self.columns.items()})
+            scan = scan.select(pl.col(src).alias(name) for name, src in self.columns.items())
+        else:  # fields by position; extra trailing fields are allowed, as in the careful reader
+            width = max(int(src) for src in self.columns.values()) + 1
+            names = {int(src): name for name, src in self.columns.items()}
+            scan = pl.scan_csv(self.path, has_header=False, separator=self.separator, quote_char=None,
+                               new_columns=[names.get(i, f"_unused{i}") for i in range(width)],
+                               schema_overrides=[kinds[names[i]] if i in names else pl.Utf8 for i in range(width)],
+                               extra_columns="ignore")
+        present = [name for name in CANONICAL if name in self.columns]
+        text = [c for c in present if c not in self.integer_columns]
+        problems = [pl.col(c).is_null() for c in INTEGER_COLUMNS]
+        problems += [pl.col(c) == "" for c in INTEGER_COLUMNS if c not in self.integer_columns]
+        if self.behaviors is not None and "behavior" in present:
+            problems.append(~pl.col("behavior").is_in(self.behaviors))
         try:
-            if self.has_header:
-                frame = pl.read_csv(self.path, separator=self.separator, quote_char=None,
-                                    columns=list(self.columns.values()),
-                                    schema_overrides={src: kinds[name] for name, src in self.columns.items()})
-                frame = frame.select(pl.col(src).alias(name) for name, src in self.columns.items())
-            else:  # by position (headerless column names differ between polars versions)
-                order = sorted(self.columns.items(), key=lambda kv: int(kv[1]))
-                frame = pl.read_csv(self.path, has_header=False, separator=self.separator, quote_char=None,
-                                    columns=[int(src) for _, src in order],
-                                    schema_overrides=[kinds[name] for name, _ in order])
-                frame.columns = [name for name, _ in order]
+            scan.select(present).with_columns(pl.col(text).str.strip_chars()).with_row_index("order") \
+                .with_columns(pl.col("order").cast(pl.Int64)).sink_parquet(staged)
+            bad = pl.scan_parquet(staged).select(pl.len(), pl.any_horizontal(problems).any()).collect()
         except (pl.exceptions.PolarsError, ValueError):
-            return None
-        if frame.height == 0 or frame.select(pl.any_horizontal(pl.col(INTEGER_COLUMNS).is_null()).any()).item():
-            return None  # short lines become nulls: let the careful reader name them
-        if self.behaviors is not None and "behavior" in frame.columns and \
-                not frame["behavior"].is_in(self.behaviors).all():
-            return None
-        if self.integer_columns != INTEGER_COLUMNS:
-            frame = frame.with_columns(pl.col(c).str.strip_chars() for c in INTEGER_COLUMNS
-                                       if c not in self.integer_columns)
-            if frame.select(pl.any_horizontal(pl.col(c) == "" for c in INTEGER_COLUMNS
-                                              if c not in self.integer_columns).any()).item():
-                return None
-        return frame.select(*INTEGER_COLUMNS, *(["behavior"] if "behavior" in frame.columns else []))
+            return False
+        return bad.item(0, 0) > 0 and not bad.item(0, 1)
+
+    def stage_carefully(self, directory: Path) -> Path:
+        """The file line by line in batches: the first bad line stops with its number and column;
+        otherwise (e.g. padded numbers) the typed batches are staged and their glob returned."""
+        if self.path.suffix == ".parquet":
+            raw = self.read_parquet()
+            self.typed(raw).write_parquet(directory / "careful-00000.parquet")
+            return directory / "careful-*.parquet"
+        if self.path.stat().st_size == 0:
+            raise BadInput(f"{self.path}: empty file (no events)")
+        header, written = [], 0
+        for index, lines in enumerate(scan_lines(self.path).collect_batches(chunk_size=CAREFUL_BATCH_LINES)):
+            if index == 0 and self.has_header:
+                header = lines["text"][0].strip("\r").split(self.separator)
+                lines = lines.slice(1)
+            typed = self.typed(split_fields(lines, self.path, self.columns, self.separator, header))
+            typed.write_parquet(directory / f"careful-{index:05d}.parquet")
+            written += typed.height
+        if written == 0:
+            raise BadInput(f"{self.path}: empty file (no events)")
+        return directory / "careful-*.parquet"
 
     def read_parquet(self) -> pl.DataFrame:
         try:
@@ -161,9 +203,6 @@ class TableBuilder:
             raise BadInput(f"{self.path}: empty file (no events)")
         return frame.select(pl.col(src).cast(pl.Utf8).alias(name) for name, src in self.columns.items()) \
             .with_row_index("line", offset=1)
-
-    def read_text(self) -> pl.DataFrame:
-        return read_fields(self.path, self.columns, self.separator, self.has_header)
 
     def typed(self, raw: pl.DataFrame) -> pl.DataFrame:
         out = parse_integers(raw, self.integer_columns, self.path)
@@ -180,4 +219,5 @@ class TableBuilder:
                 row = bad.row(0, named=True)
                 raise BadInput(f"{self.path}: line {row['line']}, column behavior: unknown type {row['behavior']!r} "
                                f"(expected one of {self.behaviors}; {bad.height} such rows)")
-        return result.drop("line")
+        # the data row's 0-based position, as the fast reader numbers it
+        return result.with_columns((pl.col("line").cast(pl.Int64) - 1 - int(self.has_header and self.path.suffix != ".parquet")).alias("order")).drop("line")
