@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from research.data import transforms
 
@@ -63,7 +64,7 @@ def preprocess(events: pl.LazyFrame, min_user_events: int, events_path: Path, wo
             parts.append(part)
         else:
             parts.append(work / f"clean-{index:05d}.parquet")
-            part.write_parquet(parts[-1])
+            part.write_parquet(parts[-1], compression="lz4")  # scratch: fast beats small
         del part
     all_users = pl.concat(users)
     if all_users.len() == 0:  # every user was too short: the caller names the minimum
@@ -76,13 +77,16 @@ def preprocess(events: pl.LazyFrame, min_user_events: int, events_path: Path, wo
         report["events"] = dense.height
         dense.write_parquet(events_path)
         return report, maps
-    dense_paths = []
-    for index, path in enumerate(parts):
-        dense = transforms.apply_maps(pl.read_parquet(path), maps)
-        dense_paths.append(work / f"dense-{index:05d}.parquet")
-        dense.write_parquet(dense_paths[-1])
-        path.unlink()
-    # ranges are in raw user order, so their concatenation is sorted by dense user
-    pl.concat([pl.scan_parquet(p) for p in dense_paths]).sink_parquet(events_path)
-    report["events"] = pl.scan_parquet(events_path).select(pl.len()).collect().item()
+    # ranges are in raw user order, so appending them one by one gives events sorted by dense user
+    writer, report["events"] = None, 0
+    try:
+        for path in parts:
+            dense = transforms.apply_maps(pl.read_parquet(path), maps).to_arrow()
+            writer = writer or pq.ParquetWriter(events_path, dense.schema, compression="zstd")
+            writer.write_table(dense)
+            report["events"] += dense.num_rows
+            path.unlink()
+    finally:
+        if writer is not None:
+            writer.close()
     return report, maps

@@ -164,7 +164,7 @@ class TableBuilder:
             problems.append(~pl.col("behavior").is_in(self.behaviors))
         try:
             scan.select(present).with_columns(pl.col(text).str.strip_chars()).with_row_index("order") \
-                .with_columns(pl.col("order").cast(pl.Int64)).sink_parquet(staged)
+                .with_columns(pl.col("order").cast(pl.Int64)).sink_parquet(staged, compression="lz4")
             bad = pl.scan_parquet(staged).select(pl.len(), pl.any_horizontal(problems).any()).collect()
         except (pl.exceptions.PolarsError, ValueError):
             return False
