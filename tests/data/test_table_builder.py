@@ -92,3 +92,16 @@ def test_the_command_line_prints_one_line_for_bad_input(tmp_path):
                              timeout=120)
     assert missing.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'nope' / 'UserBehavior.csv'}: not found (data.builder.path)"]
+
+
+def test_a_parquet_log_is_mapped_by_column_name_and_a_bad_value_is_named_by_row(tmp_path):
+    columns = {"user_id": "uid", "item_id": "iid", "category_id": "cid", "timestamp": "ts", "behavior": "act"}
+    frame = pl.DataFrame({"uid": [1, 1, 2], "iid": [10, 11, 10], "cid": [100, 100, 100], "ts": [5, 6, 7],
+                          "act": ["pv", "buy", "pv"], "other": ["a", "b", "c"]})
+    frame.write_parquet(tmp_path / "log.parquet")
+    events = TableBuilder(str(tmp_path / "log.parquet"), columns).load().events
+    assert events.select("user_id", "item_id", "timestamp", "order").rows() == [(1, 10, 5, 0), (1, 11, 6, 1),
+                                                                                (2, 10, 7, 2)]
+    frame.with_columns(pl.Series("iid", ["10", "eleven", "10"])).write_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(BadInput, match=r"bad.parquet: line 2, column item_id: 'eleven' is not an integer"):
+        TableBuilder(str(tmp_path / "bad.parquet"), columns).load()
