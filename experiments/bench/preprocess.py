@@ -77,9 +77,11 @@ def pandas_pipeline(source: Path, out: Path) -> dict:
     return report
 
 
-def child(kind: str, source: Path, out: Path) -> None:
+def child(kind: str, source: Path, out: Path, rows_per_bucket: int | None) -> None:
     if kind == "polars":  # imports before the clock starts
-        import research.data.cache  # noqa: F401
+        from research.data import pipeline
+
+        pipeline.ROWS_PER_BUCKET = rows_per_bucket or pipeline.ROWS_PER_BUCKET
     else:
         import pandas  # noqa: F401
     t0 = time.perf_counter()
@@ -89,8 +91,9 @@ def child(kind: str, source: Path, out: Path) -> None:
     print(json.dumps({"seconds": seconds, "peak_gib": peak_kib / 2**20, "events": report["events"]}))
 
 
-def measure(kind: str, source: Path, out: Path) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", kind, "--source", str(source), "--out", str(out)],
+def measure(kind: str, source: Path, out: Path, rows_per_bucket: int | None) -> dict:
+    extra = ["--rows-per-bucket", str(rows_per_bucket)] if rows_per_bucket else []
+    proc = subprocess.run([sys.executable, __file__, "--child", kind, "--source", str(source), "--out", str(out), *extra],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"{kind} pipeline failed:\n{proc.stderr[-3000:]}")
@@ -124,16 +127,17 @@ def main() -> None:
     parser.add_argument("--child", choices=["polars", "pandas"])
     parser.add_argument("--source", type=Path)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--rows-per-bucket", type=int, help="the polars pipeline's memory knob (default: its own)")
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.source, args.out)
+        child(args.child, args.source, args.out, args.rows_per_bucket)
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
     source = args.workdir / f"taobao_{args.rows}.csv"
     if not source.exists():
         write_log(source, args.rows)
     outputs = {kind: args.workdir / f"out_{kind}_{args.rows}" for kind in args.pipelines}
-    results = {kind: measure(kind, source, out) for kind, out in outputs.items()}
+    results = {kind: measure(kind, source, out, args.rows_per_bucket) for kind, out in outputs.items()}
     print(f"| pipeline | rows | events kept | wall s | peak RSS GiB |\n|---|---|---|---|---|")
     for kind, r in results.items():
         print(f"| {kind} | {args.rows:,} | {r['events']:,} | {r['seconds']:.1f} | {r['peak_gib']:.2f} |")
@@ -144,7 +148,11 @@ def main() -> None:
         print(f"\nBoth produced identical events. polars is {q['seconds'] / p['seconds']:.1f}x faster and uses "
               f"{q['peak_gib'] / p['peak_gib']:.1f}x less peak memory.")
     print(f"Machine: {machine()}. Source file: {source.stat().st_size / 2**30:.2f} GiB of CSV.")
-    print(f"Command: `python experiments/bench/preprocess.py --rows {args.rows} --pipelines {' '.join(args.pipelines)}`")
+    from research.data import pipeline
+
+    print(f"polars pipeline: {args.rows_per_bucket or pipeline.ROWS_PER_BUCKET:,} rows per user range.")
+    extra = f" --rows-per-bucket {args.rows_per_bucket}" if args.rows_per_bucket else ""
+    print(f"Command: `python experiments/bench/preprocess.py --rows {args.rows} --pipelines {' '.join(args.pipelines)}{extra}`")
 
 
 if __name__ == "__main__":

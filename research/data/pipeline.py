@@ -22,6 +22,8 @@ from research.data import transforms
 log = logging.getLogger(__name__)
 
 ROWS_PER_BUCKET = 4_000_000  # peak memory grows with this, about 0.5 KB per row on a Taobao-like log
+# a local cache read often: lz4 writes and reads several times faster than zstd, for ~20% more disk
+EVENTS_COMPRESSION = "lz4"
 
 
 def user_ranges(counts: pl.DataFrame, rows_per_bucket: int) -> list[tuple]:
@@ -75,14 +77,14 @@ def preprocess(events: pl.LazyFrame, min_user_events: int, events_path: Path, wo
     if in_memory:
         dense = transforms.apply_maps(parts[0], maps)
         report["events"] = dense.height
-        dense.write_parquet(events_path)
+        dense.write_parquet(events_path, compression=EVENTS_COMPRESSION)
         return report, maps
     # ranges are in raw user order, so appending them one by one gives events sorted by dense user
     writer, report["events"] = None, 0
     try:
         for path in parts:
             dense = transforms.apply_maps(pl.read_parquet(path), maps).to_arrow()
-            writer = writer or pq.ParquetWriter(events_path, dense.schema, compression="zstd")
+            writer = writer or pq.ParquetWriter(events_path, dense.schema, compression=EVENTS_COMPRESSION)
             writer.write_table(dense)
             report["events"] += dense.num_rows
             path.unlink()

@@ -98,17 +98,16 @@ def id_maps(users: pl.Series, pairs: pl.DataFrame, behaviors: pl.Series | None) 
         "category": dense_ids(cat_of_item["category_id"], 1),
     }
     maps["item"] = maps["item"].with_columns(
-        dense_of(maps["category"], lookup(cat_of_item.sort("item_id"), maps["item"]["raw"], "item_id")["category_id"])
-        .alias("category"))
+        dense_of(maps["category"], lookup(cat_of_item, maps["item"]["raw"], "item_id")["category_id"]).alias("category"))
     if behaviors is not None:
         maps["behavior"] = dense_ids(behaviors, 1)
     return maps
 
 
 def lookup(table: pl.DataFrame, values: pl.Series, key: str = "raw") -> pl.DataFrame:
-    """The rows of `table` (sorted by `key`, which holds every value) matching `values`, in the
-    order of `values`: a vectorised binary search, no hash join, order kept."""
-    return table.gather(table[key].search_sorted(values, side="left"))
+    """The rows of `table` (unique `key`) matching `values`, in the order of `values` (null
+    where a value is missing): a multithreaded hash join that keeps the left order."""
+    return values.rename(key).to_frame().join(table, on=key, how="left", maintain_order="left")
 
 
 def dense_of(id_map: pl.DataFrame, values: pl.Series) -> pl.Series:
@@ -126,11 +125,7 @@ def apply_maps(events: pl.DataFrame, maps: dict[str, pl.DataFrame]) -> pl.DataFr
         columns.append(dense_of(maps["behavior"], events["behavior"]).alias("behavior"))
     if "state" in events.columns:
         # the hidden state lives in category space; a state that is no item's category maps to 0
-        states = events["state"]
-        found = maps["category"]["raw"].search_sorted(states).clip(upper_bound=max(maps["category"].height - 1, 0))
-        known = maps["category"]["raw"].gather(found) == states
-        dense = maps["category"]["dense"].gather(found)
-        columns.append(pl.select(pl.when(known).then(dense).otherwise(0).cast(pl.Int32).alias("state")).to_series())
+        columns.append(dense_of(maps["category"], events["state"]).fill_null(0).alias("state"))
     return pl.DataFrame(columns)
 
 
