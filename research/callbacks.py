@@ -16,27 +16,33 @@ log = logging.getLogger(__name__)
 
 
 class EpochTimer(L.Callback):
-    """Wall seconds of every training epoch and every validation pass, logged and kept."""
+    """Wall seconds of every training epoch and every validation pass, logged and kept. Lightning
+    2 validates inside the training epoch, before `on_train_epoch_end`: the training clock stops
+    when validation starts, so the two figures never overlap."""
 
     def __init__(self):
         self.train_seconds: list[float] = []
         self.eval_seconds: list[float] = []
         self._t0 = self._v0 = 0.0
+        self._train_end: float | None = None
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._t0 = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        seconds = time.perf_counter() - self._t0
-        self.train_seconds.append(seconds)
-        pl_module.log("time/train_epoch_seconds", seconds, on_epoch=True)
-        log.info("epoch %d: %.2f s training", trainer.current_epoch, seconds)
+        self._t0, self._train_end = time.perf_counter(), None
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         self._v0 = time.perf_counter()
+        if trainer.training is False and trainer.state.fn == "fit" and not trainer.sanity_checking \
+                and self._train_end is None:
+            self._train_end = self._v0
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         self.eval_seconds.append(time.perf_counter() - self._v0)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        seconds = (self._train_end or time.perf_counter()) - self._t0
+        self.train_seconds.append(seconds)
+        pl_module.log("time/train_epoch_seconds", seconds, on_epoch=True)
+        log.info("epoch %d: %.2f s training", trainer.current_epoch, seconds)
 
     def summary(self) -> dict[str, float]:
         out = {}
