@@ -9,6 +9,7 @@ bash scripts/bootstrap.sh
 source scripts/env.sh
 echo "| model | s / training epoch | s / full-ranking validation pass (22,363 users x 12,101 items) |"
 echo "|---|---|---|"
+mkdir -p outputs/beauty_speed
 for m in sasrec gru; do
   run=outputs/beauty_speed/$m
   .venv/bin/python -m research.train data=amazon_beauty model="$m" logger=csv trainer.max_epochs=3 \

@@ -1,0 +1,75 @@
+"""Where one full-ranking validation pass of SASRec on Beauty spends its time, outside
+Lightning's loop: building the batches, the encoder, item scores and ranks, and the category
+metrics and migration slices on top. Best of 3 passes each, untrained weights (the work does
+not depend on them), the configuration of experiments/bench/recbole_sasrec.py, 1 CPU thread.
+
+    python experiments/bench/eval_breakdown.py <Beauty root> cuda|cpu
+"""
+import sys
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from research import metrics  # noqa: E402
+from research.train import build_datamodule, build_module  # noqa: E402
+
+CONFIG = ["data=amazon_beauty", "model=sasrec", "model.use_category=false", "model.use_behavior=false",
+          "eval.mask_history=false", "loss=ce", "logger=csv"]
+
+
+def main(root: str, device: str) -> None:
+    torch.set_num_threads(1)
+    with initialize_config_dir(config_dir=str(Path("conf").resolve()), version_base=None):
+        cfg = compose("train", overrides=[*CONFIG, f"data.root={root}"])
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule.meta).to(device).eval()
+
+    def batches():
+        for batch in datamodule.val_dataloader():
+            yield {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+    cached = list(batches())
+
+    def timed(name: str, work) -> None:
+        best = float("inf")
+        for _ in range(3):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                work()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - t0)
+        print(f"| {name} | {best:.3f} |")
+
+    def encoder():
+        for batch in cached:
+            module.model(batch)[:, -1]
+
+    def item_ranks():
+        for batch in cached:
+            scores = module.model.heads.item_logits(module.model(batch)[:, -1].float())
+            metrics.ranking_values(metrics.target_ranks(scores, batch["target_item"]), module.ks)
+
+    def evaluate(source):
+        def work():
+            for batch in source():
+                module._evaluate(batch, "val")
+            module.eval_metrics["val"].compute()
+            module.eval_metrics["val"].reset()
+        return work
+
+    print(f"{len(cached)} validation batches on {device}\n\n| part of the pass | seconds |\n|---|---|")
+    timed("building the batches and moving them to the device", lambda: sum(1 for _ in batches()))
+    timed("encoder forward", encoder)
+    timed("encoder + item scores + ranks (hit/ndcg)", item_ranks)
+    timed("the module's evaluation (+ category metrics, stay/shift slices), batches ready", evaluate(lambda: cached))
+    timed("the same, building the batches too", evaluate(batches))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
