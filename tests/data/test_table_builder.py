@@ -50,6 +50,7 @@ def test_a_table_with_a_header_and_text_ids(tmp_path):
 @pytest.mark.parametrize(("content", "message"), [
     ("", r"UserBehavior.csv: empty file \(no events\)"),
     ("1,10,100,pv,1511539205\n1,11,100,pv\n", r"UserBehavior.csv: line 2: 4 fields, expected 5"),
+    ("1,10,100,pv,1511539205\n\n1,11,100,pv,1511539206\n", r"UserBehavior.csv: line 2: 0 fields, expected 5"),
     ("1,10,100,pv,1511539205\n1,x7,100,pv,1511539206\n", r"line 2, column item_id: 'x7' is not an integer"),
     ("1,10,100,pv,2017-11-25\n", r"line 1, column timestamp: '2017-11-25' is not an integer"),
     ("1,10,100,pv,1511539205\n1,11,100,like,1511539206\n",
