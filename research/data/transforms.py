@@ -81,7 +81,8 @@ def pair_counts(events: pl.DataFrame) -> pl.DataFrame:
     if item.dtype.is_integer() and category.dtype.is_integer() and item.len() and \
             item.min() >= 0 and category.min() >= 0 and item.max() < 2**40 and category.max() < 2**22:
         # one packed integer key groups about 3x faster than two columns (the packing is exact)
-        packed = events.group_by((pl.col("item_id") * 2**22 + pl.col("category_id")).alias("_pair")).len()
+        packed = events.group_by((pl.col("item_id").cast(pl.Int64) * 2**22 + pl.col("category_id").cast(pl.Int64))
+                                 .alias("_pair")).len()
         return packed.select((pl.col("_pair") // 2**22).cast(item.dtype).alias("item_id"),
                              (pl.col("_pair") % 2**22).cast(category.dtype).alias("category_id"), "len")
     return events.group_by("item_id", "category_id").len()

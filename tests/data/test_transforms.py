@@ -215,3 +215,13 @@ def test_check_columns_rejects_an_empty_frame():
 
 def test_check_columns_accepts_a_complete_frame():
     transforms.check_columns(frame([(1, 10, 5, 0, 0)]), "toy-source")  # no error
+
+
+@pytest.mark.parametrize("dtype", [pl.Int32, pl.UInt32, pl.Int64, pl.Utf8])
+def test_pair_counts_are_exact_for_any_id_type(dtype):
+    items = [3_000_000, 3_000_000, 7, 3_000_000, 2_000_000_000]
+    cats = [4_000_000, 1, 1, 4_000_000, 0]
+    events = pl.DataFrame({"item_id": items, "category_id": cats}).cast(dtype)
+    got = transforms.pair_counts(events).sort("item_id", "category_id")
+    expected = events.group_by("item_id", "category_id").len().sort("item_id", "category_id")
+    assert got.equals(expected) and got["len"].sum() == 5
