@@ -126,7 +126,7 @@ class TableBuilder:
         if self.time_range:
             first, last = self.time_range
             inside = (pl.col("timestamp") >= first) & (pl.col("timestamp") < last)
-            info["dropped_outside_time_range"] = events.filter(~inside).select(pl.len()).collect().item()
+            info["dropped_outside_time_range"] = events.filter(~inside).select(pl.len()).collect(engine="streaming").item()
             events = events.filter(inside)
         return RawLog(events=events, info=info)
 
@@ -165,7 +165,7 @@ class TableBuilder:
         try:
             scan.select(present).with_columns(pl.col(text).str.strip_chars()).with_row_index("order") \
                 .with_columns(pl.col("order").cast(pl.Int64)).sink_parquet(staged, compression="lz4")
-            bad = pl.scan_parquet(staged).select(pl.len(), pl.any_horizontal(problems).any()).collect()
+            bad = pl.scan_parquet(staged).select(pl.len(), pl.any_horizontal(problems).any()).collect(engine="streaming")
         except (pl.exceptions.PolarsError, ValueError):
             return False
         return bad.item(0, 0) > 0 and not bad.item(0, 1)
