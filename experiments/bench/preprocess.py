@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -124,6 +125,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--workdir", type=Path, default=Path("outputs/bench"))
     parser.add_argument("--pipelines", nargs="+", choices=["polars", "pandas"], default=["polars", "pandas"])
+    parser.add_argument("--repeat", type=int, default=1, help="runs per pipeline, interleaved; the median is reported")
     parser.add_argument("--child", choices=["polars", "pandas"])
     parser.add_argument("--source", type=Path)
     parser.add_argument("--out", type=Path)
@@ -137,10 +139,18 @@ def main() -> None:
     if not source.exists():
         write_log(source, args.rows)
     outputs = {kind: args.workdir / f"out_{kind}_{args.rows}" for kind in args.pipelines}
-    results = {kind: measure(kind, source, out, args.rows_per_bucket) for kind, out in outputs.items()}
-    print(f"| pipeline | rows | events kept | wall s | peak RSS GiB |\n|---|---|---|---|---|")
+    runs = {kind: [] for kind in outputs}
+    for _ in range(args.repeat):  # interleaved, so a slow spell of the machine hits both sides
+        for kind, out in outputs.items():
+            runs[kind].append(measure(kind, source, out, args.rows_per_bucket))
+    results = {kind: {"seconds": statistics.median(r["seconds"] for r in rs), "all": [r["seconds"] for r in rs],
+                      "peak_gib": max(r["peak_gib"] for r in rs), "events": rs[0]["events"]}
+               for kind, rs in runs.items()}
+    print(f"| pipeline | rows | events kept | wall s (median of {args.repeat}) | each run, s | peak RSS GiB (max) |\n"
+          f"|---|---|---|---|---|---|")
     for kind, r in results.items():
-        print(f"| {kind} | {args.rows:,} | {r['events']:,} | {r['seconds']:.1f} | {r['peak_gib']:.2f} |")
+        each = ", ".join(f"{x:.1f}" for x in r["all"])
+        print(f"| {kind} | {args.rows:,} | {r['events']:,} | {r['seconds']:.1f} | {each} | {r['peak_gib']:.2f} |")
     if len(results) == 2:
         if not same_events(outputs["polars"], outputs["pandas"]):
             raise SystemExit("the two pipelines produced different events: the comparison is void")
@@ -152,6 +162,7 @@ def main() -> None:
 
     print(f"polars pipeline: {args.rows_per_bucket or pipeline.ROWS_PER_BUCKET:,} rows per user range.")
     extra = f" --rows-per-bucket {args.rows_per_bucket}" if args.rows_per_bucket else ""
+    extra += f" --repeat {args.repeat}" if args.repeat > 1 else ""
     print(f"Command: `python experiments/bench/preprocess.py --rows {args.rows} --pipelines {' '.join(args.pipelines)}{extra}`")
 
 

@@ -77,16 +77,18 @@ def taobao_builder(path, **kwargs):
                         has_header=False, behaviors=["pv", "buy", "cart", "fav"], **kwargs)
 
 
-def test_the_fast_and_the_careful_reader_stage_the_same_events(tmp_path):
+def test_the_fast_and_the_careful_reader_stage_the_same_events(tmp_path, monkeypatch):
     log = messy_log(1)
     rows = log.select("user_id", "item_id", "category_id", "behavior", "timestamp").rows()
     builder = taobao_builder(write_taobao(tmp_path / "log.csv", rows))
     (tmp_path / "fast").mkdir(), (tmp_path / "careful").mkdir()
-    assert builder.stage_fast(tmp_path / "fast" / "events.parquet")
-    fast = pl.read_parquet(tmp_path / "fast" / "events.parquet")
+    in_memory = builder.stage_fast(tmp_path / "fast" / "events.parquet").collect()
+    monkeypatch.setattr("research.data.builders.table.IN_MEMORY_BYTES", 0)  # staged on disk
+    on_disk = builder.stage_fast(tmp_path / "fast" / "events.parquet").collect()
     careful = pl.read_parquet(builder.stage_carefully(tmp_path / "careful"))
-    assert fast.height == len(rows) and fast.equals(careful.select(fast.columns))
-    assert fast["order"].to_list() == list(range(len(rows)))
+    assert in_memory.height == len(rows) and in_memory.equals(careful.select(in_memory.columns))
+    assert on_disk.equals(in_memory) and (tmp_path / "fast" / "events.parquet").is_file()
+    assert in_memory["order"].to_list() == list(range(len(rows)))
 
 
 def test_the_careful_reader_names_a_bad_line_in_a_later_batch_and_padded_numbers_still_parse(tmp_path, monkeypatch):
@@ -107,6 +109,7 @@ def test_a_build_in_many_user_ranges_equals_one_in_memory_and_leaves_no_scratch(
     path = write_taobao(tmp_path / "log.csv", rows)
     one = cache.ensure_built(taobao_builder(path), tmp_path / "one")
     monkeypatch.setattr(pipeline, "ROWS_PER_BUCKET", 7)
+    monkeypatch.setattr("research.data.builders.table.IN_MEMORY_BYTES", 0)  # the large-file path throughout
     many = cache.ensure_built(taobao_builder(path), tmp_path / "many")
     for name in ("events", "items", "categories", "users", "behaviors"):
         assert pl.read_parquet(one / f"{name}.parquet").equals(pl.read_parquet(many / f"{name}.parquet")), name
