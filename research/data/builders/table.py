@@ -65,13 +65,18 @@ def split_fields(lines: pl.DataFrame, path: Path, columns: dict, separator: str,
     return fields.select("line", *(pl.col("fields").list.get(i).alias(name) for name, i in index.items()))
 
 
+def header_of(lines: pl.DataFrame, separator: str) -> list[str]:
+    """The field names on the first line of `lines`."""
+    return lines["text"][0].strip("\r").split(separator)
+
+
 def read_fields(path: Path, columns: dict, separator: str, has_header: bool = False,
                 encoding: str = "utf8") -> pl.DataFrame:
     """Every line of a small delimited file as text fields (see split_fields)."""
     lines = read_lines(path, encoding)
     if lines.height <= int(has_header):
         raise BadInput(f"{path}: empty file (no events)")
-    header = lines["text"][0].strip("\r").split(separator) if has_header else []
+    header = header_of(lines, separator) if has_header else []
     return split_fields(lines.slice(int(has_header)), path, columns, separator, header)
 
 
@@ -115,8 +120,9 @@ class TableBuilder:
                 "time_range": self.time_range, "string_ids": self.string_ids}
 
     def stage(self, directory: Path) -> RawLog:
-        """Typed events staged as parquet in `directory` by polars' streaming engine (bounded
-        memory at any size), as a lazy scan with the time range applied and its strays counted."""
+        """Typed events as a lazy frame, with the time range applied and its strays counted: in
+        memory for a text log up to IN_MEMORY_BYTES, else staged as parquet in `directory` by
+        polars' streaming engine (bounded memory at any size)."""
         directory.mkdir(parents=True, exist_ok=True)
         staged = directory / "events.parquet"
         events = self.stage_fast(staged)
@@ -190,7 +196,7 @@ class TableBuilder:
         header, written = [], 0
         for index, lines in enumerate(scan_lines(self.path).collect_batches(chunk_size=CAREFUL_BATCH_LINES)):
             if index == 0 and self.has_header:
-                header = lines["text"][0].strip("\r").split(self.separator)
+                header = header_of(lines, self.separator)
                 lines = lines.slice(1)
             typed = self.typed(split_fields(lines, self.path, self.columns, self.separator, header))
             typed.write_parquet(directory / f"careful-{index:05d}.parquet")
