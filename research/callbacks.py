@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from pathlib import Path
 
 import lightning.pytorch as L
 import torch
+from lightning.pytorch.callbacks import EarlyStopping as LightningEarlyStopping
 from lightning.pytorch.trainer.states import TrainerFn
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,28 @@ class EpochTimer(L.Callback):
         if self.eval_seconds:
             out["time/eval_pass_seconds"] = sum(self.eval_seconds) / len(self.eval_seconds)
         return out
+
+
+class EarlyStopping(LightningEarlyStopping):
+    """Lightning's early stopping, with patience in validation checks (`patience`) and, when
+    `patience_steps` is set, at least that many optimiser steps: at the start of training the
+    step count becomes checks (steps per check = training batches per epoch x
+    check_val_every_n_epoch / gradient accumulation), and the larger patience holds. A patience
+    in steps means the same amount of training on a small dataset as on a large one (10 epochs
+    of Beauty at batch 256 are ~880 steps)."""
+
+    def __init__(self, patience_steps: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.patience_steps, self.patience_checks = patience_steps, self.patience
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if not self.patience_steps:
+            return
+        steps_per_check = trainer.num_training_batches * (trainer.check_val_every_n_epoch or 1) \
+            / trainer.accumulate_grad_batches
+        self.patience = max(self.patience_checks, math.ceil(self.patience_steps / max(steps_per_check, 1)))
+        log.info("early stopping: patience %d validation checks (%d steps, %.0f steps per check)",
+                 self.patience, self.patience_steps, steps_per_check)
 
 
 class ValidationCurve(L.Callback):

@@ -2,11 +2,13 @@
 the target ids and the model's heads, so sampled variants score a subset of items only:
 
     item_loss = Loss(meta, **hyper_parameters)
-    item_loss(query (M, D), targets (M,), heads) -> scalar
-    category_loss(logits (M, C+1), targets (M,)) -> scalar
+    item_loss(query (M, D), targets (M,), heads) -> (M,) one loss per target
+    category_loss(logits (M, C+1), targets (M,)) -> (M,)
 
-Negatives are drawn on the query's device, for the whole batch at once. A sampled negative
-that equals the row's target (an accidental hit) is removed from that row's loss.
+Losses return one value per target: how targets are weighed into a batch's loss is one
+stated choice of the module (`loss.weighting`), the same for every loss. Negatives are drawn
+on the query's device, for the whole batch at once. A sampled negative that equals the row's
+target (an accidental hit) is removed from that row's loss.
 """
 
 from __future__ import annotations
@@ -37,35 +39,45 @@ class FullSoftmaxCE(nn.Module):
     def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
         # score real items only (row 0 of the table is padding): no (M, N+1) masked copy
         logits = query @ heads.item_table[1:].T  # (M, N)
-        return F.cross_entropy(logits, targets - 1)
+        return F.cross_entropy(logits, targets - 1, reduction="none")
 
 
 class SampledSoftmaxCE(nn.Module):
-    """Softmax over the target and `num_negatives` items shared by the whole batch, drawn by
-    training popularity or uniformly, with the logQ correction (Bengio & Senecal, 2008; Yi et
-    al., RecSys 2019): each negative's logit is lowered by the log of its expected count
-    k * Q(item), so the sampled sum estimates the full softmax's partition function. The target
-    enters once, uncorrected, and its accidental copies among the negatives are dropped, so the
-    loss tends to the full cross-entropy as k grows."""
+    """Softmax over the target and `num_negatives` items drawn by training popularity or
+    uniformly, with the logQ correction (Bengio & Senecal, 2008; Yi et al., RecSys 2019): each
+    negative's logit is lowered by the log of its expected count k * Q(item), so the sampled sum
+    estimates the full softmax's partition function. The target enters once, uncorrected, and
+    its accidental copies among the negatives are dropped, so the loss tends to the full
+    cross-entropy as k grows.
+
+    `shared_negatives=true`: one set of k negatives for the whole batch (one (M, k) matrix
+    product); `false`: k negatives drawn for every position, as eSASRec / RecTools (Klenitskiy
+    et al., 2024), less correlated gradients at the cost of gathering (M, k, D) embeddings."""
 
     def __init__(self, meta: DatasetMeta, num_negatives: int = 256, distribution: str = "popularity",
-                 log_q_correction: bool = True):
+                 log_q_correction: bool = True, shared_negatives: bool = True):
         super().__init__()
         weights = item_weights(meta.train_item_counts, distribution, "sampled softmax")
         weights = torch.cat([weights.new_zeros(1), weights])  # (N+1,): padding is never drawn
         q = weights / weights.sum()
         self.num_negatives, self.log_q_correction = num_negatives, log_q_correction
+        self.shared_negatives = shared_negatives
         self.register_buffer("q", q.float(), persistent=False)
         self.register_buffer("log_expected", (num_negatives * q).clamp(min=1e-30).log().float(), persistent=False)
 
     def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
-        negatives = torch.multinomial(self.q, self.num_negatives, replacement=True)  # (k,) shared
+        if self.shared_negatives:
+            negatives = torch.multinomial(self.q, self.num_negatives, replacement=True)  # (k,)
+            hits = negatives.unsqueeze(0) == targets.unsqueeze(1)  # (M, k)
+        else:
+            draws = torch.multinomial(self.q, targets.numel() * self.num_negatives, replacement=True)
+            negatives = draws.view(targets.numel(), self.num_negatives)  # (M, k)
+            hits = negatives == targets.unsqueeze(1)
         logits = torch.cat([item_scores(query, heads, targets.unsqueeze(1)), item_scores(query, heads, negatives)], 1)
         if self.log_q_correction:
             logits[:, 1:] -= self.log_expected[negatives]
-        hits = torch.cat([torch.zeros_like(targets, dtype=torch.bool).unsqueeze(1),
-                          negatives.unsqueeze(0) == targets.unsqueeze(1)], 1)
-        return F.cross_entropy(logits.masked_fill(hits, float("-inf")), torch.zeros_like(targets))
+        hits = torch.cat([torch.zeros_like(targets, dtype=torch.bool).unsqueeze(1), hits], 1)
+        return F.cross_entropy(logits.masked_fill(hits, float("-inf")), torch.zeros_like(targets), reduction="none")
 
 
 class _PerRowNegatives(nn.Module):
@@ -91,8 +103,7 @@ class SampledBCE(_PerRowNegatives):
 
     def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
         positive, negative, valid = self.scores(query, targets, heads)
-        per_row = F.softplus(-positive) + (F.softplus(negative) * valid).sum(1)
-        return per_row.mean()
+        return F.softplus(-positive) + (F.softplus(negative) * valid).sum(1)
 
 
 class BPR(_PerRowNegatives):
@@ -105,7 +116,7 @@ class BPR(_PerRowNegatives):
     def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
         positive, negative, valid = self.scores(query, targets, heads)
         pairs = F.softplus(negative - positive.unsqueeze(1)) * valid  # -log sigmoid(s+ - s-)
-        return (pairs.sum(1) / valid.sum(1).clamp(min=1)).mean()
+        return pairs.sum(1) / valid.sum(1).clamp(min=1)
 
 
 class GBCE(_PerRowNegatives):
@@ -123,8 +134,7 @@ class GBCE(_PerRowNegatives):
     def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
         positive, negative, valid = self.scores(query, targets, heads)
         # -log(sigmoid(s)^beta) = beta * softplus(-s)
-        per_row = self.beta * F.softplus(-positive) + (F.softplus(negative) * valid).sum(1)
-        return per_row.mean()
+        return self.beta * F.softplus(-positive) + (F.softplus(negative) * valid).sum(1)
 
 
 class CategoryCE(nn.Module):
@@ -136,5 +146,27 @@ class CategoryCE(nn.Module):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         # drop the padding column so smoothing mass never goes to it
-        return F.cross_entropy(logits[:, 1:], targets - 1, label_smoothing=self.label_smoothing)
+        return F.cross_entropy(logits[:, 1:], targets - 1, label_smoothing=self.label_smoothing, reduction="none")
 
+
+
+WEIGHTINGS = ("target", "window", "batch")
+
+
+def weigh(values: torch.Tensor, rows: torch.Tensor, num_rows: int, weighting: str,
+          targets_per_batch: float) -> torch.Tensor:
+    """One batch's loss from per-target values (M,) of rows `rows` (M,) (the batch row of
+    each target; `num_rows` rows in the batch):
+
+    - `target`: every training target weighs the same over the epoch: the sum divided by the
+      epoch's mean number of targets per batch (a constant), whatever the batch holds;
+    - `window`: every training row (a user's window) weighs the same: the mean over its
+      targets, then the mean over the batch's rows (per user, for users of one window);
+    - `batch`: the mean over the batch's targets, so a target's weight depends on how many
+      targets its batch happens to hold (what a plain mean does)."""
+    if weighting == "target":
+        return values.sum() / targets_per_batch
+    if weighting == "window":
+        counts = torch.bincount(rows, minlength=num_rows).clamp(min=1).to(values.dtype)
+        return (values / counts[rows]).sum() / num_rows
+    return values.mean()

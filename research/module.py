@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from research import metrics
+from research.losses import WEIGHTINGS, weigh
 from research.migration import MigrationLatency
 from research.tasks import IncompatibleConfig, Task, check_supported
 
@@ -32,9 +33,16 @@ class SequenceRecModule(L.LightningModule):
         ks: tuple[int, ...] = (5, 10, 20),
         mask_history: bool = True,
         migration_latency: bool = False,
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        loss_weighting: str = "target",
+        targets_per_batch: float = 1.0,
     ):
         super().__init__()
         check_supported(model, task.name)
+        if loss_weighting not in WEIGHTINGS:
+            raise IncompatibleConfig(f"loss.weighting must be one of {', '.join(WEIGHTINGS)}, got '{loss_weighting}'")
+        self.scheduler_factory, self.loss_weighting = scheduler, loss_weighting
+        self.targets_per_batch = targets_per_batch
         self.model, self.task = model, task
         self.item_loss, self.category_loss = item_loss, category_loss
         self.optimizer_factory = optimizer
@@ -64,17 +72,22 @@ class SequenceRecModule(L.LightningModule):
         loss = h.new_zeros(())
         if self.task.item_weight > 0:
             mask = batch["target_items"] > 0
-            item = self.item_loss(h[mask], batch["target_items"][mask], self.model.heads)
+            item = self._weigh(self.item_loss(h[mask], batch["target_items"][mask], self.model.heads), mask)
             loss = loss + self.task.item_weight * item
             self.log("train/item_loss", item, on_step=False, on_epoch=True)
         if self.task.category_weight > 0:
             mask = batch["target_categories"] > 0
             logits = self.model.heads.category_logits(h[mask])
-            category = self.category_loss(logits, batch["target_categories"][mask])
+            category = self._weigh(self.category_loss(logits, batch["target_categories"][mask]), mask)
             loss = loss + self.task.category_weight * category
             self.log("train/category_loss", category, on_step=False, on_epoch=True)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
+
+    def _weigh(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-target losses (M,) at the True positions of mask (B, L) -> the batch's loss."""
+        rows = mask.nonzero(as_tuple=True)[0] if self.loss_weighting == "window" else mask.new_zeros(0, dtype=torch.long)
+        return weigh(values, rows, mask.size(0), self.loss_weighting, self.targets_per_batch)
 
     def _ctr_training_loss(self, batch: dict) -> torch.Tensor:
         out = self.model(batch)
@@ -147,4 +160,9 @@ class SequenceRecModule(L.LightningModule):
         self._log_results("test")
 
     def configure_optimizers(self):
-        return self.optimizer_factory(self.model.parameters())
+        optimizer = self.optimizer_factory(self.model.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        # stepped every optimiser step; schedules that need a horizon get the trainer's estimate
+        scheduler = self.scheduler_factory(optimizer, total_steps=int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -86,8 +86,9 @@ def build_datamodule(cfg: DictConfig):
     return datamodule
 
 
-def build_module(cfg: DictConfig, meta) -> SequenceRecModule:
-    """The module a run trains and evaluates; also how a saved run is rebuilt (research.tracking)."""
+def build_module(cfg: DictConfig, meta, targets_per_batch: float = 1.0) -> SequenceRecModule:
+    """The module a run trains and evaluates; also how a saved run is rebuilt (research.tracking).
+    `targets_per_batch` (the datamodule's) divides the summed loss under loss.weighting=target."""
     log.info("building model <%s> for task <%s>", cfg.model._target_, cfg.task.name)
     return SequenceRecModule(
         model=instantiate(cfg.model, meta=meta),
@@ -99,6 +100,9 @@ def build_module(cfg: DictConfig, meta) -> SequenceRecModule:
         ks=tuple(cfg.eval.ks),
         mask_history=cfg.eval.mask_history,
         migration_latency=cfg.eval.migration_latency,
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        loss_weighting=cfg.loss.weighting,
+        targets_per_batch=targets_per_batch,
     )
 
 
@@ -114,7 +118,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                                  "leave-one-out has one per user")
 
     datamodule = build_datamodule(cfg)
-    module = build_module(cfg, datamodule.meta)
+    module = build_module(cfg, datamodule.meta, datamodule.targets_per_batch)
     if cfg.compile and module.trainable:  # mixed precision is Lightning's own: trainer.precision=bf16-mixed
         module.model.compile()  # in place: parameter names, and so checkpoints, are unchanged
     timer = EpochTimer()

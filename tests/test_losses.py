@@ -2,7 +2,6 @@
 hits, and every loss in conf/loss trains a model (its loss falls)."""
 
 import csv
-import math
 
 import pytest
 import torch
@@ -40,7 +39,7 @@ def test_full_softmax_is_cross_entropy_over_all_items(meta):
     torch.manual_seed(0)
     heads, query, targets = Heads(), torch.randn(5, D), torch.randint(1, N + 1, (5,))
     expected = F.cross_entropy(query @ heads.item_table.T + torch.tensor([-1e9] + [0.0] * N), targets)
-    torch.testing.assert_close(losses.FullSoftmaxCE(meta)(query, targets, heads), expected)
+    torch.testing.assert_close(losses.FullSoftmaxCE(meta)(query, targets, heads).mean(), expected)
 
 
 def test_bce_bpr_and_gbce_match_their_formulas_and_drop_accidental_hits(meta, monkeypatch):
@@ -55,26 +54,28 @@ def test_bce_bpr_and_gbce_match_their_formulas_and_drop_accidental_hits(meta, mo
     valid[2, 1] = 0.0 if targets[2] == negatives[2, 1] else 1.0
 
     bce = (-F.logsigmoid(pos) - (F.logsigmoid(-neg) * valid).sum(1)).mean()
-    torch.testing.assert_close(losses.SampledBCE(meta, num_negatives=2)(query, targets, heads), bce)
+    torch.testing.assert_close(losses.SampledBCE(meta, num_negatives=2)(query, targets, heads).mean(), bce)
     bpr = ((-F.logsigmoid(pos.unsqueeze(1) - neg) * valid).sum(1) / valid.sum(1)).mean()
-    torch.testing.assert_close(losses.BPR(meta, num_negatives=2)(query, targets, heads), bpr)
-    torch.testing.assert_close(losses.GBCE(meta, num_negatives=2, t=0.0)(query, targets, heads), bce)
+    torch.testing.assert_close(losses.BPR(meta, num_negatives=2)(query, targets, heads).mean(), bpr)
+    torch.testing.assert_close(losses.GBCE(meta, num_negatives=2, t=0.0)(query, targets, heads).mean(), bce)
     alpha = 2 / (N - 1)  # the sampling rate
     assert losses.GBCE(meta, num_negatives=2, t=1.0).beta == pytest.approx(alpha)  # fully calibrated
     half = losses.GBCE(meta, num_negatives=2, t=0.5)
     assert half.beta == pytest.approx(alpha * (0.5 * (1 - 1 / alpha) + 1 / alpha))
     expected = (half.beta * -F.logsigmoid(pos) - (F.logsigmoid(-neg) * valid).sum(1)).mean()
-    torch.testing.assert_close(half(query, targets, heads), expected)
+    torch.testing.assert_close(half(query, targets, heads).mean(), expected)
 
 
-def test_sampled_softmax_with_log_q_estimates_the_full_softmax(meta):
+@pytest.mark.parametrize("shared", [True, False])
+def test_sampled_softmax_with_log_q_estimates_the_full_softmax(meta, shared):
     torch.manual_seed(0)
     heads, query, targets = Heads(), torch.randn(64, D), torch.randint(1, N + 1, (64,))
-    full = losses.FullSoftmaxCE(meta)(query, targets, heads)
-    corrected = losses.SampledSoftmaxCE(meta, num_negatives=2000, distribution="popularity")
-    plain = losses.SampledSoftmaxCE(meta, num_negatives=2000, distribution="popularity", log_q_correction=False)
-    estimate = torch.stack([corrected(query, targets, heads) for _ in range(20)]).mean()
-    biased = torch.stack([plain(query, targets, heads) for _ in range(20)]).mean()
+    full = losses.FullSoftmaxCE(meta)(query, targets, heads).mean()
+    corrected = losses.SampledSoftmaxCE(meta, num_negatives=2000, distribution="popularity", shared_negatives=shared)
+    plain = losses.SampledSoftmaxCE(meta, num_negatives=2000, distribution="popularity", log_q_correction=False,
+                                    shared_negatives=shared)
+    estimate = torch.stack([corrected(query, targets, heads).mean() for _ in range(20)]).mean()
+    biased = torch.stack([plain(query, targets, heads).mean() for _ in range(20)]).mean()
     # with many samples the corrected loss is close to the full one; without correction popular items dominate
     assert abs(float(estimate - full)) < 0.1 * float(full)
     assert abs(float(biased - full)) > abs(float(estimate - full))
@@ -88,8 +89,36 @@ def test_sampled_softmax_never_counts_the_target_as_its_own_negative(meta, monke
     s = heads.item_table
     row0 = -F.log_softmax(torch.stack([query[0] @ s[3], query[0] @ s[5]]), 0)[0]  # both 3s dropped
     row1 = -F.log_softmax(torch.stack([query[1] @ s[7], query[1] @ s[3], query[1] @ s[3], query[1] @ s[5]]), 0)[0]
-    torch.testing.assert_close(loss(query, targets, heads), (row0 + row1) / 2)
-    assert math.isfinite(float(loss(query, targets, heads)))
+    torch.testing.assert_close(loss(query, targets, heads), torch.stack([row0, row1]))
+    assert bool(torch.isfinite(loss(query, targets, heads)).all())
+
+
+def test_per_position_negatives_differ_between_rows_and_drop_accidental_hits(meta, monkeypatch):
+    heads, query = Heads(), torch.randn(2, D)
+    targets = torch.tensor([3, 7])
+    drawn = torch.tensor([3, 5, 7, 7])  # row 0: (3, 5), row 1: (7, 7)
+    monkeypatch.setattr(torch, "multinomial", lambda q, k, replacement: drawn[:k])
+    loss = losses.SampledSoftmaxCE(meta, num_negatives=2, distribution="uniform", log_q_correction=False,
+                                   shared_negatives=False)
+    s = heads.item_table
+    row0 = -F.log_softmax(torch.stack([query[0] @ s[3], query[0] @ s[5]]), 0)[0]  # its 3 is a hit
+    row1 = torch.tensor(0.0)  # both negatives are the target: only the target is left
+    torch.testing.assert_close(loss(query, targets, heads), torch.stack([row0, row1]))
+
+
+def test_loss_weightings():
+    values = torch.tensor([1.0, 1.0, 1.0, 4.0])  # rows 0, 0, 0 and 1 of a batch of 2 rows
+    rows = torch.tensor([0, 0, 0, 1])
+    # every target the same weight, divided by the epoch's mean targets per batch
+    assert float(losses.weigh(values, rows, 2, "target", targets_per_batch=2.0)) == pytest.approx(7 / 2)
+    # every row the same weight: (mean of row 0 + mean of row 1) / 2
+    assert float(losses.weigh(values, rows, 2, "window", targets_per_batch=2.0)) == pytest.approx((1 + 4) / 2)
+    assert float(losses.weigh(values, rows, 2, "batch", targets_per_batch=2.0)) == pytest.approx(7 / 4)
+
+
+def test_unknown_weighting_fails_with_one_line(make_cfg):
+    with pytest.raises(ValueError, match=r"^loss.weighting must be one of target, window, batch, got 'user'$"):
+        run(make_cfg("model=gru", "loss.weighting=user", "debug=fast", *TINY_SYNTHETIC))
 
 
 @pytest.mark.parametrize("loss", options("loss"))

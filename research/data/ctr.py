@@ -12,9 +12,8 @@ loop over users or events.
 from __future__ import annotations
 
 import torch
-from torch.utils.data import Dataset
 
-from research.data.sequences import EventStore, trim_padding
+from research.data.sequences import BatchDataset, EventStore, trim_padding
 from research.data.splits import event_positions
 from research.sampling import item_weights
 
@@ -58,7 +57,7 @@ def training_targets(store: EventStore, train_end: torch.Tensor) -> torch.Tensor
     return torch.stack([users[keep], positions[keep]], dim=1)
 
 
-class CTRExamples(Dataset):
+class CTRExamples(BatchDataset):
     """One row per (user, position) target; a batch of B rows yields 2B examples: the B
     positives, then the B negatives, each with the `max_len` events before the target.
 

@@ -13,12 +13,12 @@ from typing import Callable
 
 import lightning.pytorch as L
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
 from research.data import cache
 from research.data.ctr import CTRExamples, NegativeSampler, training_targets
 from research.data.schema import Builder, DatasetMeta
-from research.data.sequences import EvalTargets, EventStore, LengthBucketSampler, TrainWindows, passthrough
+from research.data.sequences import EvalTargets, EventStore, TrainBatches, TrainWindows, passthrough
 from research.data.splits import LeaveOneOut, Split, event_positions
 
 log = logging.getLogger(__name__)
@@ -118,31 +118,35 @@ class SequenceDataModule(L.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
 
-    def _loader(self, dataset, batch_size: int, shuffle: bool) -> DataLoader:
+    def _eval_loader(self, dataset) -> DataLoader:
         # Batches are gathered in-process with tensor ops; worker processes would only add
         # thread contention on small machines. Under DDP each rank reads its own shard (the
-        # trainer's use_distributed_sampler is off: see conf/trainer/ddp.yaml).
+        # trainer's use_distributed_sampler is off: see conf/trainer/ddp.yaml): every row
+        # exactly once over all ranks (no padding copies), gathered by the metrics.
         world, rank = self._ranks()
-        if world == 1:
-            return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=passthrough, num_workers=0)
-        if shuffle:
-            sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=self.seed)
-        else:  # evaluation: every row exactly once over all ranks (no padding copies), gathered by the metrics
-            sampler = EvalShard(len(dataset), world, rank)
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=passthrough, num_workers=0)
+        return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=EvalShard(len(dataset), world, rank),
+                          collate_fn=passthrough, num_workers=0)
 
     def train_dataloader(self) -> DataLoader:
-        if not self.bucket_by_length:
-            return self._loader(self.train_set, self.batch_size, shuffle=True)
+        # Whole batches are the sampler's elements (batch_size=None): Lightning then finds it as
+        # `dataloader.sampler` and calls its set_epoch, so every epoch draws new batches.
         world, rank = self._ranks()
-        sampler = LengthBucketSampler(self.train_set.lengths(), self.batch_size, self.seed, world=world, rank=rank)
-        return DataLoader(self.train_set, batch_sampler=sampler, collate_fn=passthrough, num_workers=0)
+        sampler = TrainBatches(self.train_set.lengths(), self.batch_size, self.seed,
+                               bucket_batches=50 if self.bucket_by_length else 0, world=world, rank=rank)
+        return DataLoader(self.train_set, sampler=sampler, batch_size=None, collate_fn=passthrough, num_workers=0)
+
+    @property
+    def targets_per_batch(self) -> float:
+        """Mean number of training targets in a training batch (the per-target loss divisor)."""
+        if self.examples == "ctr":  # a row is one positive and one negative example
+            return 2.0 * len(self.train_set) / len(self.train_dataloader())
+        return float(self.train_set.lengths().sum()) / len(self.train_dataloader())
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+        return self._eval_loader(self.val_set)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
+        return self._eval_loader(self.test_set)
 
 
 class EvalShard(torch.utils.data.Sampler):

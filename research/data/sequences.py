@@ -79,7 +79,18 @@ def passthrough(batch: dict) -> dict:
     return batch
 
 
-class TrainWindows(Dataset):
+class BatchDataset(Dataset):
+    """A dataset that builds whole batches with tensor ops in `__getitems__`. Indexing it with
+    a list of rows builds that batch: the training loader draws lists (see TrainBatches)."""
+
+    def __getitem__(self, rows: list[int]) -> dict:
+        return self.__getitems__(rows)
+
+    def __getitems__(self, rows: list[int]) -> dict:
+        raise NotImplementedError
+
+
+class TrainWindows(BatchDataset):
     """One row per window of at most `max_len` training transitions (SASRec-style: the input
     at every position predicts the next event). A user's training events are cut from the end
     into consecutive windows, so every training target is used exactly once per epoch."""
@@ -116,11 +127,12 @@ class TrainWindows(Dataset):
         return trim_padding(batch, self.max_len)
 
     def lengths(self) -> torch.Tensor:
-        """(rows,) number of real input events of each window (for length bucketing)."""
+        """(rows,) number of real input events of each window (for length bucketing), which is
+        also its number of training targets."""
         return (self.ends - 1).clamp(max=self.max_len)
 
 
-class EvalTargets(Dataset):
+class EvalTargets(BatchDataset):
     """One row per (user, position) target; the input is the `max_len` events before it.
 
     Also carries what evaluation needs and the model must never see: the user's full history
@@ -168,15 +180,22 @@ class EvalTargets(Dataset):
         return trim_padding(batch, self.max_len)
 
 
-class LengthBucketSampler(torch.utils.data.Sampler):
-    """Batches of similar length (less padding, same examples): shuffle, cut into chunks of
-    `bucket_batches` batches, sort each chunk by length, batch it, shuffle the batch order.
-    Deterministic given `seed` and the epoch (`set_epoch`). Under DDP every rank draws the same
-    batch order and takes every `world`-th batch, the list padded with its first batches so
-    that all ranks run the same number of steps."""
+class TrainBatches(torch.utils.data.Sampler):
+    """Training batches, drawn anew every epoch from `seed` and the epoch number.
+
+    Each element is a whole batch (a list of rows): the DataLoader takes this as its `sampler`
+    with `batch_size=None`, which is where Lightning finds it and calls `set_epoch` before every
+    epoch (it never looks inside a `batch_sampler`). With `bucket_batches` > 0, rows are
+    shuffled, cut into chunks of `bucket_batches` batches, each chunk sorted by length and
+    batched, and the batch order shuffled: batches of similar length, less padding. With 0,
+    plain shuffled batches. Under DDP every rank draws the same schedule and takes every
+    `world`-th batch, the schedule padded with its first batches so all ranks run the same
+    number of steps."""
 
     def __init__(self, lengths: torch.Tensor, batch_size: int, seed: int, bucket_batches: int = 50,
                  world: int = 1, rank: int = 0):
+        if batch_size < 1:
+            raise ValueError(f"datamodule.batch_size must be >= 1, got {batch_size}")
         self.lengths, self.batch_size, self.seed, self.bucket_batches = lengths, batch_size, seed, bucket_batches
         self.world, self.rank = world, rank
         self.epoch = 0
@@ -188,16 +207,21 @@ class LengthBucketSampler(torch.utils.data.Sampler):
         batches = -(-self.lengths.numel() // self.batch_size)
         return -(-batches // self.world)
 
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
+    def batches(self) -> list[torch.Tensor]:
+        """This epoch's batches over all ranks, in schedule order."""
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.lengths.numel(), generator=g)
+        if self.bucket_batches <= 0:
+            return list(order.split(self.batch_size))
         chunk = self.batch_size * self.bucket_batches
         batches = []
-        for start in range(0, order.numel(), chunk):
+        for start in range(0, order.numel(), chunk):  # one iteration per chunk of ~50 batches
             part = order[start:start + chunk]
-            part = part[torch.argsort(self.lengths[part], stable=True)]
-            batches.extend(part.split(self.batch_size))
-        schedule = torch.randperm(len(batches), generator=g).tolist()
-        schedule += schedule[: len(self) * self.world - len(schedule)]
-        for i in schedule[self.rank::self.world]:
-            yield batches[i].tolist()
+            batches.extend(part[torch.argsort(self.lengths[part], stable=True)].split(self.batch_size))
+        return [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+
+    def __iter__(self):
+        batches = self.batches()
+        batches += batches[: len(self) * self.world - len(batches)]
+        for batch in batches[self.rank::self.world]:
+            yield batch.tolist()

@@ -15,6 +15,8 @@ the model is not causal position by position, and says so with `causal = False`.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -22,25 +24,25 @@ from research.data.schema import DatasetMeta
 from research.models import NEURAL_TASKS
 from research.models.components.embedding import EventEmbedding, init_embedding
 from research.models.components.heads import TiedHeads
-from research.models.components.transformer import attention_mask, encoder
+from research.models.components.transformer import TransformerEncoder, attention_mask
 
 
 class BERT4Rec(nn.Module):
     supported_tasks = NEURAL_TASKS
     causal = False
 
-    def __init__(self, meta: DatasetMeta, max_len: int = 50, hidden_size: int = 64, num_layers: int = 2,
-                 num_heads: int = 2, dropout: float = 0.2, mask_prob: float = 0.2, use_category: bool = True,
-                 use_behavior: bool = True):
+    def __init__(self, meta: DatasetMeta, block: Callable[..., nn.Module], max_len: int = 50, hidden_size: int = 64,
+                 num_layers: int = 2, num_heads: int = 2, dropout: float = 0.2, attention_dropout: float = 0.2,
+                 mask_prob: float = 0.2, init_std: float = 0.02, use_category: bool = True, use_behavior: bool = True):
         super().__init__()
-        self.num_heads, self.mask_prob = num_heads, mask_prob
+        self.mask_prob = mask_prob
         self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, hidden_size,
-                                        use_category, use_behavior)
-        self.mask_token = nn.Parameter(torch.randn(hidden_size) * 0.02)
+                                        use_category, use_behavior, init_std)
+        self.mask_token = nn.Parameter(torch.randn(hidden_size) * init_std)
         self.positions = nn.Embedding(max_len + 1, hidden_size)  # a training window holds max_len + 1 events
-        init_embedding(self.positions)
-        self.dropout = nn.Dropout(dropout)
-        self.encoder = encoder(hidden_size, num_layers, num_heads, dropout)
+        init_embedding(self.positions, init_std)
+        self.encoder = TransformerEncoder(block, hidden_size, num_layers, num_heads, dropout, attention_dropout,
+                                          init_std)
         self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories)
 
     def training_batch(self, batch: dict) -> dict:
@@ -64,7 +66,6 @@ class BERT4Rec(nn.Module):
             x = torch.cat([x, self.mask_token.expand(x.size(0), 1, -1)], dim=1)
             real = torch.cat([real, real.new_ones(real.size(0), 1)], dim=1)
         position = (real.flip(1).long().cumsum(1).flip(1) - 1).clamp(min=0)  # 0 at the latest token
-        x = self.dropout(x + self.positions(position))
-        h = self.encoder(x, mask=attention_mask(real, self.num_heads, causal=False)) * real.unsqueeze(-1)
+        h = self.encoder(x + self.positions(position), attention_mask(real, causal=False)) * real.unsqueeze(-1)
         return h if cloze else h[:, 1:]  # (B, L+1, D) for training; (B, L, D), last = prediction
 

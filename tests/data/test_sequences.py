@@ -1,9 +1,10 @@
 """Protocol properties of the batches: what a prediction may see, and that nothing is lost."""
 
 import polars as pl
+import pytest
 import torch
 
-from research.data.sequences import EvalTargets, EventStore, LengthBucketSampler, TrainWindows, trim_padding
+from research.data.sequences import EvalTargets, EventStore, TrainBatches, TrainWindows, trim_padding
 from research.data.splits import LeaveOneOut
 
 
@@ -79,12 +80,28 @@ def test_trim_padding_drops_only_all_padding_columns():
     assert torch.equal(out["history"], history)
 
 
-def test_length_buckets_cover_every_row_once_and_depend_on_the_epoch():
+@pytest.mark.parametrize("bucket_batches", [4, 0])
+def test_train_batches_cover_every_row_once_and_depend_on_the_epoch(bucket_batches):
     lengths = torch.randint(1, 50, (1000,))
-    sampler = LengthBucketSampler(lengths, batch_size=32, seed=3, bucket_batches=4)
+    sampler = TrainBatches(lengths, batch_size=32, seed=3, bucket_batches=bucket_batches)
     first = list(sampler)
     assert sorted(i for b in first for i in b) == list(range(1000))
     assert len(first) == len(sampler)
     assert first == list(sampler)  # deterministic for an epoch
     sampler.set_epoch(1)
     assert first != list(sampler)
+
+
+def test_length_buckets_hold_windows_of_similar_length():
+    lengths = torch.randint(1, 50, (2000,))
+    spread = [float(lengths[b].float().std()) for b in TrainBatches(lengths, 32, seed=0, bucket_batches=10)]
+    plain = [float(lengths[b].float().std()) for b in TrainBatches(lengths, 32, seed=0, bucket_batches=0)]
+    assert sum(spread) < 0.5 * sum(plain)
+
+
+def test_ranks_split_one_schedule_into_equal_disjoint_shares():
+    lengths = torch.randint(1, 50, (1000,))  # 32 batches of 32 over 3 ranks: 11 each, 1 padded copy
+    shares = [list(TrainBatches(lengths, 32, seed=1, world=3, rank=r)) for r in range(3)]
+    assert {len(s) for s in shares} == {11}
+    rows = sorted(i for s in shares for b in s for i in b)
+    assert set(rows) == set(range(1000))

@@ -4,17 +4,29 @@ checked without a new test. Click-through models: tests/models/test_ctr_models.p
 
 import pytest
 import torch
+import yaml
 from hydra.utils import instantiate
 
 from research.data.schema import DatasetMeta
-from tests.conftest import model_class, models_supporting
+from tests.conftest import CONF, model_class, models_supporting, options
 
 NUM_ITEMS, NUM_CATEGORIES, NUM_BEHAVIORS = 40, 5, 4
 # window models; the oracle and the profile-tree models read whole histories instead
 # (tests/models/test_oracle.py, tests/test_profiles.py)
-SEQUENCE_MODELS = [m for m in models_supporting("next_item", "next_category")
-                   if getattr(model_class(m), "reads_window", True)]
-CAUSAL_MODELS = [m for m in SEQUENCE_MODELS if getattr(model_class(m), "causal", True)]
+WINDOW_MODELS = [m for m in models_supporting("next_item", "next_category")
+                 if getattr(model_class(m), "reads_window", True)]
+
+
+def variants(model: str) -> list[str]:
+    """The model, and one entry per option of every config group its config file defaults to
+    (e.g. each Transformer block: "sasrec model/block=pre_norm"): every variant is checked."""
+    defaults = yaml.safe_load((CONF / "model" / f"{model}.yaml").read_text()).get("defaults", [])
+    groups = [next(iter(d)) for d in defaults if isinstance(d, dict)]
+    return [model] + [f"{model} model/{g}={o}" for g in groups for o in options(f"model/{g}")]
+
+
+SEQUENCE_MODELS = [v for m in WINDOW_MODELS for v in variants(m)]
+CAUSAL_MODELS = [v for v in SEQUENCE_MODELS if getattr(model_class(v.split()[0]), "causal", True)]
 
 
 @pytest.fixture
@@ -28,7 +40,8 @@ def meta() -> DatasetMeta:
 
 
 def build(name: str, meta: DatasetMeta, make_cfg) -> torch.nn.Module:
-    cfg = make_cfg(f"model={name}", "datamodule.max_len=12")
+    model, *overrides = name.split()
+    cfg = make_cfg(f"model={model}", *overrides, "datamodule.max_len=12")
     torch.manual_seed(0)
     return instantiate(cfg.model, meta=meta).eval()
 
@@ -110,3 +123,16 @@ def test_non_causal_models_hide_every_event_they_are_trained_to_predict(name, me
     changed["behaviors"] = torch.where(hidden, replacement % NUM_BEHAVIORS + 1, batch["behaviors"])
     with torch.no_grad():
         torch.testing.assert_close(model(batch), model(changed))
+
+
+@pytest.mark.parametrize("name", SEQUENCE_MODELS)
+def test_stacked_layers_start_from_different_weights(name, meta, make_cfg):
+    """Every layer of a stack is initialised on its own (nn.TransformerEncoder's deep copy
+    would start them identical)."""
+    model = build(name, meta, make_cfg)
+    stacks = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) > 1
+              and len({type(layer) for layer in m}) == 1]
+    for stack in stacks:
+        first = torch.nn.utils.parameters_to_vector(stack[0].parameters())
+        for layer in stack[1:]:
+            assert not torch.equal(first, torch.nn.utils.parameters_to_vector(layer.parameters()))

@@ -20,7 +20,7 @@ class EventEmbedding(nn.Module):
     alone (as the published SASRec/GRU4Rec rows do)."""
 
     def __init__(self, num_items: int, num_categories: int, num_behaviors: int, dim: int,
-                 use_category: bool = True, use_behavior: bool = True):
+                 use_category: bool = True, use_behavior: bool = True, init_std: float = 0.02):
         super().__init__()
         self.items = nn.Embedding(num_items + 1, dim, padding_idx=0)
         self.categories = nn.Embedding(num_categories + 1, dim, padding_idx=0) if use_category else None
@@ -31,7 +31,7 @@ class EventEmbedding(nn.Module):
         # few category and position vectors drown the item signal at the start of training.
         for table in (self.items, self.categories, self.behaviors):
             if table is not None:
-                init_embedding(table)
+                init_embedding(table, init_std)
 
     def forward(self, batch: dict) -> torch.Tensor:
         x = self.items(batch["items"])  # (B, L, D)

@@ -1,26 +1,151 @@
-"""The Transformer encoder of SASRec and BERT4Rec, and its attention masks."""
+"""The Transformer encoder of SASRec and BERT4Rec: a stack of blocks in one of the published
+arrangements, chosen in config (`model/block=post_norm|pre_norm|sasrec`), and its attention
+masks.
+
+- `PostNormBlock`: BERT (Devlin et al., 2019), as RecBole's and BSARec's SASRec: the summed
+  input embeddings are layer-normalised, each sub-layer is followed by dropout, the residual
+  sum and a LayerNorm; no final norm.
+- `PreNormBlock`: each sub-layer reads a LayerNorm of the residual stream (Xiong et al.,
+  2020); the stack ends with a LayerNorm.
+- `SASRecBlock`: Kang & McAuley's own block (ICDM 2018, github.com/kang205/SASRec): the
+  queries are layer-normalised and the residual adds to them, keys and values are the raw
+  stream; a LayerNorm before the ReLU feed-forward; a final LayerNorm.
+
+Every layer is constructed, and so initialised, separately (`nn.TransformerEncoder` deep-copies
+one layer: all layers would start identical). Linear weights start N(0, `init_std`) with zero
+biases, as BERT and RecBole.
+"""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
-def encoder(hidden_size: int, num_layers: int, num_heads: int, dropout: float) -> nn.TransformerEncoder:
-    """Pre-norm layers with GELU and a 4x feed-forward, and a final layer norm."""
-    layer = nn.TransformerEncoderLayer(hidden_size, num_heads, dim_feedforward=hidden_size * 4, dropout=dropout,
-                                       activation="gelu", batch_first=True, norm_first=True)
-    return nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(hidden_size), enable_nested_tensor=False)
+class SelfAttention(nn.Module):
+    """Multi-head attention of `queries` (B, L, D) over `keys` (B, L, D) (values = keys)."""
+
+    def __init__(self, hidden_size: int, num_heads: int, attention_dropout: float):
+        super().__init__()
+        if hidden_size % num_heads:
+            raise ValueError(f"model.hidden_size ({hidden_size}) must be a multiple of model.num_heads ({num_heads})")
+        self.num_heads, self.attention_dropout = num_heads, attention_dropout
+        self.query, self.key, self.value = (nn.Linear(hidden_size, hidden_size) for _ in range(3))
+        self.output = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, queries: torch.Tensor, keys: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        b, length, d = queries.shape
+
+        def heads(x: torch.Tensor) -> torch.Tensor:  # (B, L, D) -> (B, heads, L, D / heads)
+            return x.view(b, length, self.num_heads, d // self.num_heads).transpose(1, 2)
+
+        attended = F.scaled_dot_product_attention(
+            heads(self.query(queries)), heads(self.key(keys)), heads(self.value(keys)), attn_mask=allowed,
+            dropout_p=self.attention_dropout if self.training else 0.0,
+        )  # (B, heads, L, D / heads)
+        return self.output(attended.transpose(1, 2).reshape(b, length, d))
 
 
-def attention_mask(real: torch.Tensor, num_heads: int, causal: bool) -> torch.Tensor:
-    """(B, L) real-event mask -> (B * heads, L, L) boolean, True = may NOT attend.
+def feed_forward(hidden_size: int, inner_size: int, activation: str, dropout: float) -> nn.Sequential:
+    act = {"gelu": nn.GELU, "relu": nn.ReLU}[activation]
+    return nn.Sequential(nn.Linear(hidden_size, inner_size), act(), nn.Dropout(dropout),
+                         nn.Linear(inner_size, hidden_size))
+
+
+class PostNormBlock(nn.Module):
+    """x = LN(x + drop(attn(x))); x = LN(x + drop(ffn(x)))."""
+
+    input_norm, final_norm = True, False
+
+    def __init__(self, hidden_size: int, num_heads: int, dropout: float, attention_dropout: float,
+                 inner_factor: int = 4, activation: str = "gelu", eps: float = 1e-12):
+        super().__init__()
+        self.attention = SelfAttention(hidden_size, num_heads, attention_dropout)
+        self.ffn = feed_forward(hidden_size, inner_factor * hidden_size, activation, 0.0)
+        self.norm1, self.norm2 = nn.LayerNorm(hidden_size, eps=eps), nn.LayerNorm(hidden_size, eps=eps)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        x = self.norm1(x + self.dropout(self.attention(x, x, allowed)))
+        return self.norm2(x + self.dropout(self.ffn(x)))
+
+
+class PreNormBlock(nn.Module):
+    """x = x + drop(attn(LN(x))); x = x + drop(ffn(LN(x)))."""
+
+    input_norm, final_norm = False, True
+
+    def __init__(self, hidden_size: int, num_heads: int, dropout: float, attention_dropout: float,
+                 inner_factor: int = 4, activation: str = "gelu", eps: float = 1e-5):
+        super().__init__()
+        self.attention = SelfAttention(hidden_size, num_heads, attention_dropout)
+        self.ffn = feed_forward(hidden_size, inner_factor * hidden_size, activation, dropout)
+        self.norm1, self.norm2 = nn.LayerNorm(hidden_size, eps=eps), nn.LayerNorm(hidden_size, eps=eps)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        q = self.norm1(x)
+        x = x + self.dropout(self.attention(q, q, allowed))
+        return x + self.dropout(self.ffn(self.norm2(x)))
+
+
+class SASRecBlock(nn.Module):
+    """q = LN(x); x = q + attn(q over x); x = LN(x); x = x + drop(ffn(x)) (Kang & McAuley)."""
+
+    input_norm, final_norm = False, True
+
+    def __init__(self, hidden_size: int, num_heads: int, dropout: float, attention_dropout: float,
+                 inner_factor: int = 1, activation: str = "relu", eps: float = 1e-8):
+        super().__init__()
+        self.attention = SelfAttention(hidden_size, num_heads, attention_dropout)
+        self.ffn = feed_forward(hidden_size, inner_factor * hidden_size, activation, dropout)
+        self.norm1, self.norm2 = nn.LayerNorm(hidden_size, eps=eps), nn.LayerNorm(hidden_size, eps=eps)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        q = self.norm1(x)
+        x = self.norm2(q + self.attention(q, x, allowed))
+        return x + self.dropout(self.ffn(x))
+
+
+class TransformerEncoder(nn.Module):
+    """Input norm (if the block asks for it) and dropout, `num_layers` blocks, final norm (if
+    the block asks for it). `block` builds one layer: block(hidden_size, num_heads, dropout,
+    attention_dropout) (a `_partial_` config from conf/model/block/)."""
+
+    def __init__(self, block: Callable[..., nn.Module], hidden_size: int, num_layers: int, num_heads: int,
+                 dropout: float, attention_dropout: float, init_std: float = 0.02):
+        super().__init__()
+        self.layers = nn.ModuleList(block(hidden_size, num_heads, dropout, attention_dropout)
+                                    for _ in range(num_layers))
+        first = self.layers[0]
+        self.input_norm = nn.LayerNorm(hidden_size, eps=first.norm1.eps) if first.input_norm else nn.Identity()
+        self.final_norm = nn.LayerNorm(hidden_size, eps=first.norm1.eps) if first.final_norm else nn.Identity()
+        self.dropout = nn.Dropout(dropout)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=init_std)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        """x (B, L, D) summed input embeddings, allowed (B, 1, L, L) -> (B, L, D)."""
+        x = self.dropout(self.input_norm(x))
+        for layer in self.layers:
+            x = layer(x, allowed)
+        return self.final_norm(x)
+
+
+def attention_mask(real: torch.Tensor, causal: bool) -> torch.Tensor:
+    """(B, L) real-event mask -> (B, 1, L, L) boolean, True = may attend (broadcast over heads).
 
     Padding keys are blocked (and future keys when causal); every query may attend to itself
     so padded rows stay finite."""
     length = real.size(1)
-    blocked = ~real.unsqueeze(1)  # (B, 1, L)
+    allowed = real.unsqueeze(1)  # (B, 1, L)
     if causal:
-        blocked = blocked | torch.ones(length, length, dtype=torch.bool, device=real.device).triu(1)
-    blocked = blocked & ~torch.eye(length, dtype=torch.bool, device=real.device)
-    return blocked.repeat_interleave(num_heads, dim=0)
+        allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=real.device).tril()
+    allowed = allowed | torch.eye(length, dtype=torch.bool, device=real.device)
+    return allowed.unsqueeze(1)
