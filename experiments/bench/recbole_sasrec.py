@@ -1,27 +1,31 @@
-"""Speed benchmark: our SASRec against RecBole's SASRec on Amazon Beauty, same hyper-parameters,
-same leave-one-out full-ranking protocol, same thread count, each side in its own process, in
-one run.
+"""Our SASRec against RecBole 1.2.1's SASRec on Amazon Beauty: RecBole at its own default SASRec
+configuration (its sasrec.yaml: d=64, 2 layers, 2 heads, feed-forward 256, hidden and attention
+dropout 0.5, GELU, LayerNorm eps 1e-12, N(0, 0.02) init, CE over all items; lr 1e-3), ours at its
+defaults, which are the same model hyper-parameters (checked in the run and reported), both on
+the same leave-one-out full-ranking protocol and thread count, in one command.
 
     python experiments/bench/recbole_sasrec.py --data-root ../shared/datasets/amazon-beauty \
-        [--threads 1] [--max-epochs 200] [--patience 10] [--workdir outputs/bench/recbole_sasrec]
+        [--threads 1] [--max-epochs 200] [--budget-seconds S] [--parallel] [--workdir DIR]
 
-Needs `pip install -c constraints.txt -e '.[bench]'` (RecBole 1.2.1). Prints a markdown table
-(and the machine) and writes it, with every per-epoch figure, to <workdir>/report.md and
-<workdir>/summary.json.
+Without --budget-seconds both sides train to convergence (early stopping: ours its default,
+RecBole its stopping_step 10). With it, each side trains for at most S wall seconds from the
+start of its fit (for CPU machines, where RecBole needs hours); --parallel runs both sides at
+once, one process each (on 2 cores with --threads 1: one core each). Needs
+`pip install -c constraints.txt -e '.[bench]'` (RecBole 1.2.1). Writes <workdir>/report.md,
+<workdir>/summary.json and <workdir>/val_ndcg_vs_seconds.png (validation NDCG@10 against
+seconds since the start of each side's fit).
 
-Ours: `python -m research.train data=amazon_beauty model=sasrec` in the plain SASRec
-configuration (item ids only: model.use_category=false, model.use_behavior=false) and with
-eval.mask_history=false, because RecBole does not mask a user's earlier items in full-ranking
-evaluation of sequential models (FullSortEvalDataLoader passes no history index for them).
-Timings: PhaseTimer below, added through Hydra as an extra callback, which splits every epoch
-into training only and validation with CUDA synchronised at each boundary (the run's own
-EpochTimer reports the same split since commit "EpochTimer: the training clock stops when
-validation starts"; before it, its training seconds included the validation pass).
+Ours: `python -m research.train data=amazon_beauty model=sasrec` with item ids only
+(model.use_category=false, model.use_behavior=false) and eval.mask_history=false, because RecBole
+does not mask a user's earlier items in full-ranking evaluation of sequential models. Its batch
+is `datamodule.batch_size` user windows (all of a window's positions are targets); RecBole's is
+`--recbole-batch-size` single-target prefixes (256, as the measurement in the mission). Timings:
+PhaseTimer below, added through Hydra as an extra callback (training only / validation split,
+CUDA synchronised at each boundary, and the clock of every validation since the fit started).
 
 RecBole: the same Beauty sequences as atomic files (user_id:token, item_id:token,
 timestamp:float = position in the user's line), LS valid_and_test, order TO, mode full,
-NDCG@10 / Hit@10, CE over all items, hyper-parameters read from our run's resolved config.
-Timings wrap Trainer._train_epoch and Trainer._valid_epoch (the same synchronised clock).
+NDCG@10 / Hit@10. Timings wrap Trainer._train_epoch and Trainer._valid_epoch (the same clock).
 
 RecBole 1.2.1 on current numpy/torch needs shims; they live here only (see _recbole_shims).
 """
@@ -70,8 +74,8 @@ def _phase_timer_class():
 
         def __init__(self, path: str):
             self.path = Path(path)
-            self.rec: dict = {"train": [], "val_fit": [], "val_final": [], "epoch": [], "test": []}
-            self._t0 = self._v0 = self._s0 = 0.0
+            self.rec: dict = {"train": [], "val_fit": [], "val_final": [], "epoch": [], "test": [], "val_clock": []}
+            self._t0 = self._v0 = self._s0 = self._fit0 = 0.0
 
         @staticmethod
         def _now(pl_module) -> float:
@@ -102,6 +106,9 @@ def _phase_timer_class():
                 "threads": torch.get_num_threads(),
             }
 
+        def on_train_start(self, trainer, pl_module) -> None:
+            self._fit0 = self._now(pl_module)
+
         def on_train_epoch_start(self, trainer, pl_module) -> None:
             self._t0 = self._now(pl_module)
 
@@ -113,7 +120,10 @@ def _phase_timer_class():
 
         def on_validation_end(self, trainer, pl_module) -> None:
             key = "val_fit" if trainer.state.fn == TrainerFn.FITTING else "val_final"
-            self.rec[key].append(self._now(pl_module) - self._v0)
+            now = self._now(pl_module)
+            self.rec[key].append(now - self._v0)
+            if key == "val_fit":
+                self.rec["val_clock"].append(now - self._fit0)  # seconds since the fit started
 
         def on_train_epoch_end(self, trainer, pl_module) -> None:
             self.rec["epoch"].append(self._now(pl_module) - self._t0)
@@ -200,40 +210,43 @@ def write_atomic_files(root: Path, directory: Path) -> dict:
             "train_targets": int((per_user["n"] - 3).clip(lower_bound=0).sum())}
 
 
-def recbole_config(ours: dict, data_dir: Path, out: Path, threads: int, device: str) -> dict:
-    """RecBole's config from our run's resolved config (the same hyper-parameters)."""
-    model, dm, opt = ours["model"], ours["datamodule"], ours["optimizer"]
-    early = ours["callbacks"].get("early_stopping") or {}
-    if ours["loss"]["item"]["_target_"] != "research.losses.FullSoftmaxCE":
-        raise SystemExit("ours must use loss=ce (full softmax), as RecBole's loss_type CE")
-    if not opt["_target_"].endswith("Adam"):
-        raise SystemExit("ours must use Adam, as RecBole's learner adam")
-    patience = int(early.get("patience", 10 ** 6))
+# RecBole's sasrec.yaml (1.2.1), the values our defaults must equal for a like-for-like run;
+# RecBole reads them from its own file (they are not passed), the worker reports what it used.
+RECBOLE_SASREC = {"hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 2, "hidden_dropout_prob": 0.5,
+                  "attn_dropout_prob": 0.5, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "initializer_range": 0.02,
+                  "learning_rate": 0.001}
+
+
+def ours_hyper_parameters(cfg: dict) -> dict:
+    """Our resolved config in RecBole's names."""
+    model, block = cfg["model"], cfg["model"]["block"]
+    return {"hidden_size": model["hidden_size"], "inner_size": block["inner_factor"] * model["hidden_size"],
+            "n_layers": model["num_layers"], "n_heads": model["num_heads"], "hidden_dropout_prob": model["dropout"],
+            "attn_dropout_prob": model["attention_dropout"], "hidden_act": block["activation"],
+            "layer_norm_eps": block["eps"], "initializer_range": model["init_std"],
+            "learning_rate": cfg["optimizer"]["lr"],
+            "block": block["_target_"].rsplit(".", 1)[-1]}
+
+
+def recbole_config(data_dir: Path, out: Path, args) -> dict:
+    """Protocol and training-loop keys only: the model's hyper-parameters are RecBole's own."""
     return {
         "data_path": str(data_dir),
         "checkpoint_dir": str(out / "saved"),
         "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "TIME_FIELD": "timestamp",
         "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
         "user_inter_num_interval": "[0,inf)", "item_inter_num_interval": "[0,inf)",  # no filtering
-        "MAX_ITEM_LIST_LENGTH": int(dm["max_len"]),
+        "MAX_ITEM_LIST_LENGTH": 50,
         "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"},
         "metrics": ["NDCG", "Hit"], "topk": [10], "valid_metric": "NDCG@10",
         "loss_type": "CE", "train_neg_sample_args": None,
-        "hidden_size": int(model["hidden_size"]), "inner_size": 4 * int(model["hidden_size"]),  # ours: 4x FFN
-        "n_layers": int(model["num_layers"]), "n_heads": int(model["num_heads"]),
-        "hidden_dropout_prob": float(model["dropout"]), "attn_dropout_prob": float(model["dropout"]),
-        "hidden_act": "gelu",  # as ours
-        "learner": "adam", "learning_rate": float(opt["lr"]), "weight_decay": float(opt["weight_decay"]),
-        "train_batch_size": int(dm["batch_size"]), "eval_batch_size": int(dm["eval_batch_size"]),
-        "epochs": int(ours["trainer"]["max_epochs"]), "eval_step": int(ours["trainer"]["check_val_every_n_epoch"]),
-        # RecBole stops when more than stopping_step evaluations in a row did not improve;
-        # Lightning's EarlyStopping when `patience` in a row did not: patience - 1 is the same rule.
-        "stopping_step": max(patience - 1, 0),
-        "seed": int(ours["seed"]), "reproducibility": True,  # RecBole's default
-        "gpu_id": "0" if device != "cpu" else "",  # RecBole picks cuda when gpu_id is set and CUDA is there
+        "train_batch_size": args.recbole_batch_size, "eval_batch_size": 512,
+        "epochs": args.max_epochs, "eval_step": 1, "stopping_step": 10,  # RecBole's default patience
+        "seed": args.seed, "reproducibility": True,  # RecBole's default
+        "gpu_id": "0" if args.device != "cpu" else "",  # RecBole picks cuda when gpu_id is set and CUDA is there
         "worker": 0, "show_progress": False, "save_dataset": False, "save_dataloaders": False,
         "log_wandb": False, "state": "INFO",
-        "_threads": threads,
+        "_threads": args.threads, "_budget": args.budget_seconds,
     }
 
 
@@ -243,7 +256,7 @@ def recbole_worker(params_path: Path) -> None:
 
     params = json.loads(params_path.read_text())
     out = params_path.parent
-    threads = params.pop("_threads")
+    threads, budget = params.pop("_threads"), params.pop("_budget")
     torch.set_num_threads(threads)
     shims = _recbole_shims()
     from recbole.config import Config
@@ -267,11 +280,18 @@ def recbole_worker(params_path: Path) -> None:
             torch.cuda.synchronize(device)
         return time.perf_counter()
 
-    rec: dict = {"train": [], "val_fit": [], "val_scores": [], "epoch_start": [], "shims": shims}
+    rec: dict = {"train": [], "val_fit": [], "val_scores": [], "val_clock": [], "epoch_start": [], "shims": shims,
+                 "hyper_parameters": {k: config[k] for k in RECBOLE_SASREC}, "budget_reached": False}
     train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
+
+    class BudgetSpent(Exception):
+        pass
 
     def timed_train_epoch(*args, **kwargs):
         t = now()
+        if budget and t - fit_start >= budget:  # no epoch starts after the budget is spent
+            rec["budget_reached"] = True
+            raise BudgetSpent
         rec["epoch_start"].append(t)
         result = train_epoch(*args, **kwargs)
         rec["train"].append(now() - t)
@@ -280,12 +300,18 @@ def recbole_worker(params_path: Path) -> None:
     def timed_valid_epoch(*args, **kwargs):
         t = now()
         score, result = valid_epoch(*args, **kwargs)
-        rec["val_fit"].append(now() - t)
+        end = now()
+        rec["val_fit"].append(end - t)
+        rec["val_clock"].append(end - fit_start)  # seconds since the fit started
         rec["val_scores"].append(float(score))
         return score, result
 
     trainer._train_epoch, trainer._valid_epoch = timed_train_epoch, timed_valid_epoch
-    trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    fit_start = now()
+    try:
+        trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    except BudgetSpent:  # the best epoch's checkpoint is already saved
+        pass
     fit_end = now()
     starts = rec.pop("epoch_start")
     rec["epoch"] = [b - a for a, b in zip(starts, starts[1:] + [fit_end])]  # train + valid + checkpoint
@@ -314,14 +340,42 @@ def recbole_worker(params_path: Path) -> None:
 # The driver
 
 
-def run_logged(cmd: list[str], log: Path, env: dict, cwd: Path) -> float:
-    t = time.perf_counter()
-    with open(log, "w") as f:
-        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+def start_logged(cmd: list[str], log: Path, env: dict, cwd: Path) -> tuple[subprocess.Popen, float]:
+    return subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, cwd=cwd), time.perf_counter()
+
+
+def wait_logged(proc: subprocess.Popen, started: float, cmd: list[str], log: Path) -> float:
+    code = proc.wait()
     if code != 0:
         sys.stderr.write(log.read_text()[-6000:])
         raise SystemExit(f"failed ({code}): {' '.join(cmd)}\nlog: {log}")
-    return time.perf_counter() - t
+    return time.perf_counter() - started
+
+
+def time_to_reach(clock: list[float], scores: list[float], target: float) -> float | None:
+    """Seconds since the fit started until the first validation at or above `target`."""
+    return next((t for t, v in zip(clock, scores) if v >= target), None)
+
+
+def plot_curves(path: Path, ours: tuple[list, list], recbole: tuple[list, list], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(*ours, marker=".", label="ours (research.train, model=sasrec)")
+    ax.plot(*recbole, marker="o", label="RecBole 1.2.1 SASRec (its defaults)")
+    if recbole[1]:
+        ax.axhline(max(recbole[1]), color="grey", linestyle="--", linewidth=0.8, label="RecBole's best")
+    ax.set_xlabel("wall-clock seconds since the start of training")
+    ax.set_ylabel("validation NDCG@10 (full ranking, unmasked)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def mean(values: list[float], skip_first: bool) -> float:
@@ -362,16 +416,16 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(REPO.parent / "shared/datasets/amazon-beauty"))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 1)))
     parser.add_argument("--max-epochs", type=int, default=200)
-    parser.add_argument("--patience", type=int, default=10, help="early stopping; 0 = fixed number of epochs")
+    parser.add_argument("--budget-seconds", type=int, default=0,
+                        help="train each side for at most this many wall seconds from the start of its fit (0: none)")
+    parser.add_argument("--parallel", action="store_true", help="run both sides at the same time")
+    parser.add_argument("--recbole-batch-size", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=["auto", "cpu"], default="auto")
     parser.add_argument("--workdir", default=str(REPO / "outputs/bench/recbole_sasrec"))
     parser.add_argument("--src", default=str(REPO),
                         help="the tree whose research/ and conf/ run as ours (default: this checkout)")
-    parser.add_argument("--skip", choices=["ours", "recbole"],
-                        help="reuse that side's results from --workdir (with --skip recbole and none there: "
-                             "run ours only, e.g. when one machine session cannot hold both runs)")
-    parser.add_argument("--recbole-max-epochs", type=int,
-                        help="cap RecBole's epochs below ours' (a time limit); the report says if it was reached")
+    parser.add_argument("--skip", choices=["ours", "recbole"], help="reuse that side's results from --workdir")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: the RecBole process
     args, extra = parser.parse_known_args()
     if args.worker:
@@ -391,54 +445,58 @@ def main() -> None:
                PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(src), *filter(None, [os.environ.get("PYTHONPATH")])])
 
-    # ---- ours
-    ours_dir = work / "ours"
+    ours_dir, rb_dir = work / "ours", work / "recbole"
+    budget = args.budget_seconds
     overrides = [
         "data=amazon_beauty", f"data.root={data_root}", "model=sasrec", "loss=ce", "task=next_item",
         "split=leave_one_out", "model.use_category=false", "model.use_behavior=false", "eval.mask_history=false",
         "compile=false", "logger=csv", f"threads={args.threads}", f"trainer.max_epochs={args.max_epochs}",
-        "trainer.accelerator=cpu" if args.device == "cpu" else "trainer.accelerator=auto",
+        f"seed={args.seed}", "trainer.accelerator=cpu" if args.device == "cpu" else "trainer.accelerator=auto",
         "callbacks.progress_bar.refresh_rate=1000",
-        *(["~callbacks.early_stopping"] if args.patience <= 0 else
-          [f"callbacks.early_stopping.patience={args.patience}"]),
+        *([f"+trainer.max_time=00:{budget // 3600:02d}:{budget % 3600 // 60:02d}:{budget % 60:02d}"] if budget else []),
         "+callbacks.bench_phases._target_=recbole_sasrec.PhaseTimer",
         f"+callbacks.bench_phases.path={ours_dir / 'phases.json'}",
         f"hydra.run.dir={ours_dir}", *extra,
     ]
     ours_cmd = [py, "-m", "research.train", *overrides]
-    if args.skip != "ours":
-        print(f"ours: {' '.join(ours_cmd[1:])}", flush=True)
-        ours_wall = run_logged(ours_cmd, work / "ours.log", env, src)
-        (ours_dir / "wall.json").write_text(json.dumps({"wall": ours_wall, "command": ours_cmd[1:]}))
-    ours_wall = json.loads((ours_dir / "wall.json").read_text())["wall"]
-    if args.skip == "recbole" and not (work / "recbole" / "recbole.json").is_file():
-        print(f"ours only: results in {ours_dir}")
-        return
-    from omegaconf import OmegaConf  # our run's resolved config: the hyper-parameters RecBole gets
+    rb_dir.mkdir(exist_ok=True)
+    raw = write_atomic_files(data_root, rb_dir / "data")
+    params = recbole_config(rb_dir / "data", rb_dir, args)
+    (rb_dir / "params.json").write_text(json.dumps(params, indent=1))
+    rb_cmd = [py, str(Path(__file__).resolve()), "--worker", str(rb_dir / "params.json")]
 
-    ours_cfg = OmegaConf.to_container(OmegaConf.load(ours_dir / "config.yaml"), resolve=False)
+    jobs = [(name, cmd, work / f"{name}.log", cwd) for name, cmd, cwd in
+            (("ours", ours_cmd, src), ("recbole", rb_cmd, rb_dir)) if args.skip != name]
+    walls = {}
+    if args.parallel:
+        started = [(name, cmd, log, *start_logged(cmd, log, env, cwd)) for name, cmd, log, cwd in jobs]
+        for name, cmd, log, proc, t0 in started:
+            print(f"{name}: {' '.join(cmd[1:])}", flush=True)
+            walls[name] = wait_logged(proc, t0, cmd, log)
+    else:
+        for name, cmd, log, cwd in jobs:
+            print(f"{name}: {' '.join(cmd[1:])}", flush=True)
+            walls[name] = wait_logged(*start_logged(cmd, log, env, cwd), cmd, log)
+    if "ours" in walls:
+        (ours_dir / "wall.json").write_text(json.dumps({"wall": walls["ours"], "command": ours_cmd[1:]}))
+    if "recbole" in walls:
+        rec = json.loads((rb_dir / "recbole.json").read_text())
+        (rb_dir / "recbole.json").write_text(json.dumps({**rec, "wall": walls["recbole"]}, indent=1))
+    report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, src)
+
+
+def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, src) -> None:
+    from omegaconf import OmegaConf  # our run's resolved config: its hyper-parameters
+
+    ours_wall = json.loads((ours_dir / "wall.json").read_text())["wall"]
+    ours_cfg = OmegaConf.to_container(OmegaConf.load(ours_dir / "config.yaml"), resolve=True)
+    ours_hp, ours_batch = ours_hyper_parameters(ours_cfg), ours_cfg["datamodule"]["batch_size"]
     ours_metrics = json.loads((ours_dir / "metrics.json").read_text())
     ours_phases = json.loads((ours_dir / "phases.json").read_text())
     curve = [json.loads(line) for line in (ours_dir / "validation_curve.jsonl").read_text().splitlines()]
-
-    # ---- RecBole
-    rb_dir = work / "recbole"
-    rb_dir.mkdir(exist_ok=True)
-    raw = write_atomic_files(data_root, rb_dir / "data")
-    params = recbole_config(ours_cfg, rb_dir / "data", rb_dir, args.threads, args.device)
-    if args.patience <= 0:
-        params["stopping_step"] = 10 ** 6
-    if args.recbole_max_epochs:
-        params["epochs"] = min(params["epochs"], args.recbole_max_epochs)
-    (rb_dir / "params.json").write_text(json.dumps(params, indent=1))
-    rb_cmd = [py, str(Path(__file__).resolve()), "--worker", str(rb_dir / "params.json")]
-    if args.skip != "recbole":
-        print(f"recbole: {' '.join(rb_cmd[1:])}", flush=True)
-        rb_wall = run_logged(rb_cmd, work / "recbole.log", env, rb_dir)
-        rec = json.loads((rb_dir / "recbole.json").read_text())
-        (rb_dir / "recbole.json").write_text(json.dumps({**rec, "wall": rb_wall}, indent=1))
     rb = json.loads((rb_dir / "recbole.json").read_text())
     rb_wall = rb.get("wall", float("nan"))
+    same_model = all(ours_hp[k] == rb["hyper_parameters"][k] for k in RECBOLE_SASREC)
 
     # ---- protocol checks
     expected = rb_dir / "data" / "expected_targets.npz"
@@ -450,10 +508,19 @@ def main() -> None:
     same = all(checks["ours"][k] == checks["recbole"][k] == raw[k] for k in ("users", "items", "train_targets")) \
         and all(checks["ours_targets_match_raw"].values()) and all(checks["recbole_targets_match_raw"].values())
 
-    # ---- table
-    o_best = max(range(len(curve)), key=lambda i: curve[i]["val/ndcg@10"]) if curve else -1
-    r_scores = rb["val_scores"]
+    # ---- curves and time to RecBole's best
+    o_scores = [c["val/ndcg@10"] for c in curve]
+    o_clock = ours_phases["val_clock"][:len(o_scores)]
+    r_scores, r_clock = rb["val_scores"], rb["val_clock"]
+    o_best = max(range(len(o_scores)), key=lambda i: o_scores[i]) if o_scores else -1
     r_best = max(range(len(r_scores)), key=lambda i: (r_scores[i], i)) if r_scores else -1  # RecBole: >= wins
+    r_time = r_clock[r_best] if r_best >= 0 else float("nan")
+    o_time = time_to_reach(o_clock, o_scores, r_scores[r_best]) if r_best >= 0 else None
+    plot = work / "val_ndcg_vs_seconds.png"
+    budget_text = f"{args.budget_seconds} s budget each" if args.budget_seconds else "to convergence"
+    plot_curves(plot, (o_clock, o_scores), (r_clock, r_scores),
+                f"SASRec on Amazon Beauty, {args.threads} thread(s) each, {budget_text}\n"
+                f"{machine(args.device).split('; torch')[0]}")
     train_users = ours_phases["protocol"]["users"]
     rows = []
 
@@ -470,55 +537,56 @@ def main() -> None:
         which = "epochs 2..E" if skip else "all epochs"
         row(f"s / training epoch, training only ({which})", mean(ours_phases["train"], skip), mean(rb["train"], skip))
         row(f"s / full validation pass ({which})", mean(ours_phases["val_fit"], skip), mean(rb["val_fit"], skip))
-        row(f"s / epoch incl. validation + checkpoint ({which})", mean(ours_phases["epoch"], skip),
-            mean(rb["epoch"], skip))
     row("s / test pass (best checkpoint)", ours_phases["test"][-1], rb["test"][-1])
     row("training throughput, users / s (epochs 2..E)", train_users / mean(ours_phases["train"], True),
         train_users / mean(rb["train"], True), "{:.0f}", ratio="none")
     rows.append(f"| epochs run (best epoch) | {len(ours_phases['train'])} ({o_best + 1}) | "
                 f"{len(rb['train'])} ({r_best + 1}) | |")
-    row("val NDCG@10 (best epoch)", curve[o_best]["val/ndcg@10"], r_scores[r_best], "{:.4f}", ratio="diff")
+    row("val NDCG@10 (best epoch)", o_scores[o_best], r_scores[r_best], "{:.4f}", ratio="diff")
     row("test NDCG@10", ours_metrics["test/ndcg@10"], rb["test_result"]["ndcg@10"], "{:.4f}", ratio="diff")
     row("test Hit@10", ours_metrics["test/hit@10"], rb["test_result"]["hit@10"], "{:.4f}", ratio="diff")
+    reach = f"{o_time:.0f}" if o_time is not None else "never"
+    ratio = f"{o_time / r_time:.3f} of RecBole's" if o_time is not None and r_time else ""
+    rows.append(f"| s from fit start to RecBole's best val NDCG@10 ({r_scores[r_best]:.4f}) | {reach} | "
+                f"{r_time:.0f} | {ratio} |")
     row("process wall seconds (build/load, train, test)", ours_wall, rb_wall, "{:.0f}", ratio="none")
 
     protocol = checks["ours"]
-    stopping = (f"fixed {args.max_epochs} epochs, both" if args.patience <= 0 else
-                f"early stopping on val NDCG@10, patience {args.patience} (RecBole stopping_step "
-                f"{params['stopping_step']}, the same rule), at most {args.max_epochs} epochs")
-    if params["epochs"] < args.max_epochs:
-        reached = len(rb["train"]) >= params["epochs"]
-        stopping += (f"; RecBole capped at {params['epochs']} epochs (time limit): "
-                     + ("it REACHED the cap, so it did not early-stop" if reached else "it early-stopped before"))
+    stopping = (f"a budget of {args.budget_seconds} s of training per side (no epoch starts after it; ours "
+                f"stops at the step where it runs out); RecBole reached it: {rb['budget_reached']}"
+                if args.budget_seconds else "early stopping on val NDCG@10: RecBole stopping_step 10, ours its default")
     lines = [
         "| | ours | RecBole 1.2.1 | RecBole / ours (speed-up); ours - RecBole (metrics) |",
         "|---|---|---|---|",
         *rows,
         "",
-        f"Machine: {machine(args.device)}; {args.threads} thread(s) for both (OMP_NUM_THREADS, "
+        f"Machine: {machine(args.device)}; {args.threads} thread(s) for each side (OMP_NUM_THREADS, "
         f"torch.set_num_threads; ours on {protocol['device']}, RecBole on {rb['protocol']['device']}); "
+        f"{'both sides at once' if args.parallel else 'one side at a time'}; "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}.",
+        f"Model hyper-parameters: RecBole {rb['hyper_parameters']} (its sasrec.yaml); ours {ours_hp}; "
+        f"identical: {same_model}. Batches: ours {ours_batch} user windows (every position a target), RecBole "
+        f"{params['train_batch_size']} single-target prefixes.",
         f"Protocol: {protocol['users']} users, {protocol['items']} items, {protocol['train_targets']} training "
         f"targets per epoch, {protocol['val_targets']} validation / {protocol['test_targets']} test targets "
         f"(leave-one-out, full ranking over all items, history not masked); identical on both sides and equal "
         f"to Beauty.txt's last / second-to-last items: {same}.",
         f"Stopping: {stopping}.",
-        f"EpochTimer (research.callbacks, all epochs): time/train_epoch_seconds {ours_metrics['time/train_epoch_seconds']:.3f} "
-        f"(training only from the EpochTimer fix on; before it, it included the validation pass), "
-        f"time/eval_pass_seconds {ours_metrics['time/eval_pass_seconds']:.3f}.",
+        f"Curves: {plot.name} (validation NDCG@10 against seconds since each side's fit started).",
         f"RecBole shims (benchmark process only): {'; '.join(rb['shims'])}.",
         f"Code: research/ and conf/ at commit {commit or '?'} ({src}).",
         f"Command: python experiments/bench/recbole_sasrec.py {' '.join(sys.argv[1:])}",
     ]
-    report = "\n".join(lines)
-    print(report)
-    (work / "report.md").write_text(report + "\n")
+    text = "\n".join(lines)
+    print(text)
+    (work / "report.md").write_text(text + "\n")
     (work / "summary.json").write_text(json.dumps({
         "ours": {"phases": ours_phases, "metrics": {k: v for k, v in ours_metrics.items() if "/" in k and
                                                     k.split("/")[1] in ("ndcg@10", "hit@10") or k.startswith("time/")},
-                 "curve_ndcg10": [c["val/ndcg@10"] for c in curve], "command": ours_cmd[1:], "wall": ours_wall},
+                 "curve_ndcg10": o_scores, "hyper_parameters": ours_hp, "command": ours_cmd[1:], "wall": ours_wall},
         "recbole": {**rb, "params": params, "command": rb_cmd[1:], "wall": rb_wall},
-        "checks": checks, "protocol_identical": same, "commit": commit, "machine": machine(args.device), "argv": sys.argv,
+        "checks": checks, "protocol_identical": same, "same_model": same_model, "commit": commit,
+        "machine": machine(args.device), "argv": sys.argv,
     }, indent=1, default=str))
 
 

@@ -24,14 +24,14 @@ from research.data.schema import DatasetMeta
 from research.models import NEURAL_TASKS
 from research.models.components.embedding import EventEmbedding, init_embedding
 from research.models.components.heads import TiedHeads
-from research.models.components.transformer import TransformerEncoder, attention_mask
+from research.models.components.transformer import Block, TransformerEncoder, attention_mask
 
 
 class BERT4Rec(nn.Module):
     supported_tasks = NEURAL_TASKS
     causal = False
 
-    def __init__(self, meta: DatasetMeta, block: Callable[..., nn.Module], max_len: int = 50, hidden_size: int = 64,
+    def __init__(self, meta: DatasetMeta, block: Callable[..., Block], max_len: int = 50, hidden_size: int = 64,
                  num_layers: int = 2, num_heads: int = 2, dropout: float = 0.2, attention_dropout: float = 0.2,
                  mask_prob: float = 0.2, init_std: float = 0.02, use_category: bool = True, use_behavior: bool = True):
         super().__init__()
@@ -43,6 +43,9 @@ class BERT4Rec(nn.Module):
         init_embedding(self.positions, init_std)
         self.encoder = TransformerEncoder(block, hidden_size, num_layers, num_heads, dropout, attention_dropout,
                                           init_std)
+        # BERT's prediction transform before scoring against the tied item table (as BERT4Rec's and
+        # RecBole's output layer)
+        self.transform = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.GELU(), nn.LayerNorm(hidden_size))
         self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories)
 
     def training_batch(self, batch: dict) -> dict:
@@ -66,6 +69,7 @@ class BERT4Rec(nn.Module):
             x = torch.cat([x, self.mask_token.expand(x.size(0), 1, -1)], dim=1)
             real = torch.cat([real, real.new_ones(real.size(0), 1)], dim=1)
         position = (real.flip(1).long().cumsum(1).flip(1) - 1).clamp(min=0)  # 0 at the latest token
-        h = self.encoder(x + self.positions(position), attention_mask(real, causal=False)) * real.unsqueeze(-1)
+        h = self.encoder(x + self.positions(position), attention_mask(real, causal=False))
+        h = self.transform(h) * real.unsqueeze(-1)
         return h if cloze else h[:, 1:]  # (B, L+1, D) for training; (B, L, D), last = prediction
 

@@ -1,5 +1,9 @@
 """GRU4Rec: session-based recommendation with recurrent neural networks
-(Hidasi et al., ICLR 2016), here trained with a full softmax over items at every position."""
+(Hidasi et al., ICLR 2016), here trained with a full softmax over items at every position.
+
+Items are scored against the input item embeddings (tied, as the author's "constrained
+embedding" option). `embedding_size` different from `hidden_size` adds RecBole's linear map
+from the recurrent state back to the embedding space (RecBole: embedding 64, hidden 128)."""
 
 from __future__ import annotations
 
@@ -18,18 +22,22 @@ class GRU4Rec(nn.Module):
     cell: type[nn.RNNBase] = nn.GRU  # subclasses swap the recurrent cell (see lstm.py)
 
     def __init__(self, meta: DatasetMeta, hidden_size: int = 64, num_layers: int = 1, dropout: float = 0.2,
-                 use_category: bool = True, use_behavior: bool = True):
+                 embedding_size: int | None = None, use_category: bool = True, use_behavior: bool = True):
         super().__init__()
-        self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, hidden_size,
+        embedding_size = embedding_size or hidden_size
+        self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, embedding_size,
                                         use_category, use_behavior)
         self.dropout = nn.Dropout(dropout)
-        self.rnn = LeftPaddedRNN(self.cell(hidden_size, hidden_size, num_layers, batch_first=True,
+        self.rnn = LeftPaddedRNN(self.cell(embedding_size, hidden_size, num_layers, batch_first=True,
                                            dropout=dropout if num_layers > 1 else 0.0))
-        self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories)
+        # (B, L, hidden) -> (B, L, embedding): the space the tied item table scores in
+        self.project = nn.Linear(hidden_size, embedding_size) if embedding_size != hidden_size else nn.Identity()
+        self.heads = TiedHeads(self.embedding.items, embedding_size, meta.num_categories)
 
     def forward(self, batch: dict) -> torch.Tensor:
         mask = batch["items"] > 0  # (B, L)
-        return self.dropout(self.rnn(self.dropout(self.embedding(batch)), mask))  # (B, L, H)
+        h = self.rnn(self.dropout(self.embedding(batch)), mask)  # (B, L, hidden), zeros at padding
+        return self.project(self.dropout(h)) * mask.unsqueeze(-1)  # (B, L, D)
 
     def step(self, batch: dict, state):
         """One event per row (batch tensors (B, 1)) from the recurrent state after the row's
@@ -37,4 +45,4 @@ class GRU4Rec(nn.Module):
         for real-time tracking (research/tracking.py). Same output as `forward` over the
         whole history, in eval mode."""
         out, state = self.rnn.rnn(self.dropout(self.embedding(batch)), state)
-        return self.dropout(out[:, -1]), state
+        return self.project(self.dropout(out[:, -1])), state

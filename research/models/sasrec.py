@@ -20,13 +20,13 @@ from research.data.schema import DatasetMeta
 from research.models import NEURAL_TASKS
 from research.models.components.embedding import EventEmbedding, init_embedding
 from research.models.components.heads import TiedHeads
-from research.models.components.transformer import TransformerEncoder, attention_mask
+from research.models.components.transformer import Block, TransformerEncoder, attention_mask
 
 
 class SASRec(nn.Module):
     supported_tasks = NEURAL_TASKS
 
-    def __init__(self, meta: DatasetMeta, block: Callable[..., nn.Module], max_len: int = 50, hidden_size: int = 64,
+    def __init__(self, meta: DatasetMeta, block: Callable[..., Block], max_len: int = 50, hidden_size: int = 64,
                  num_layers: int = 2, num_heads: int = 2, dropout: float = 0.5, attention_dropout: float = 0.5,
                  init_std: float = 0.02, use_category: bool = True, use_behavior: bool = True):
         super().__init__()

@@ -25,7 +25,9 @@ def variants(model: str) -> list[str]:
     return [model] + [f"{model} model/{g}={o}" for g in groups for o in options(f"model/{g}")]
 
 
-SEQUENCE_MODELS = [v for m in WINDOW_MODELS for v in variants(m)]
+# constructor options that change the architecture's shape get a variant of their own
+SHAPE_VARIANTS = ["gru model.embedding_size=16 model.hidden_size=24"]
+SEQUENCE_MODELS = [v for m in WINDOW_MODELS for v in variants(m)] + SHAPE_VARIANTS
 CAUSAL_MODELS = [v for v in SEQUENCE_MODELS if getattr(model_class(v.split()[0]), "causal", True)]
 
 

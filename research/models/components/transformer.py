@@ -55,36 +55,40 @@ def feed_forward(hidden_size: int, inner_size: int, activation: str, dropout: fl
                          nn.Linear(inner_size, hidden_size))
 
 
-class PostNormBlock(nn.Module):
-    """x = LN(x + drop(attn(x))); x = LN(x + drop(ffn(x)))."""
+class Block(nn.Module):
+    """What every arrangement holds: self-attention, a feed-forward, two LayerNorms, dropout.
+    Subclasses say whether the stack normalises its input and its output, and arrange the
+    sub-layers in `forward(x (B, L, D), allowed (B, 1, L, L)) -> (B, L, D)`. The feed-forward
+    width, activation and LayerNorm epsilon come from the block's config file."""
 
-    input_norm, final_norm = True, False
+    input_norm: bool
+    final_norm: bool
+    ffn_dropout: bool = True  # dropout inside the feed-forward, after its activation
 
     def __init__(self, hidden_size: int, num_heads: int, dropout: float, attention_dropout: float,
-                 inner_factor: int = 4, activation: str = "gelu", eps: float = 1e-12):
+                 inner_factor: int, activation: str, eps: float):
         super().__init__()
         self.attention = SelfAttention(hidden_size, num_heads, attention_dropout)
-        self.ffn = feed_forward(hidden_size, inner_factor * hidden_size, activation, 0.0)
+        self.ffn = feed_forward(hidden_size, inner_factor * hidden_size, activation,
+                                dropout if self.ffn_dropout else 0.0)
         self.norm1, self.norm2 = nn.LayerNorm(hidden_size, eps=eps), nn.LayerNorm(hidden_size, eps=eps)
         self.dropout = nn.Dropout(dropout)
+
+
+class PostNormBlock(Block):
+    """x = LN(x + drop(attn(x))); x = LN(x + drop(ffn(x)))."""
+
+    input_norm, final_norm, ffn_dropout = True, False, False
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         x = self.norm1(x + self.dropout(self.attention(x, x, allowed)))
         return self.norm2(x + self.dropout(self.ffn(x)))
 
 
-class PreNormBlock(nn.Module):
+class PreNormBlock(Block):
     """x = x + drop(attn(LN(x))); x = x + drop(ffn(LN(x)))."""
 
     input_norm, final_norm = False, True
-
-    def __init__(self, hidden_size: int, num_heads: int, dropout: float, attention_dropout: float,
-                 inner_factor: int = 4, activation: str = "gelu", eps: float = 1e-5):
-        super().__init__()
-        self.attention = SelfAttention(hidden_size, num_heads, attention_dropout)
-        self.ffn = feed_forward(hidden_size, inner_factor * hidden_size, activation, dropout)
-        self.norm1, self.norm2 = nn.LayerNorm(hidden_size, eps=eps), nn.LayerNorm(hidden_size, eps=eps)
-        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         q = self.norm1(x)
@@ -92,18 +96,10 @@ class PreNormBlock(nn.Module):
         return x + self.dropout(self.ffn(self.norm2(x)))
 
 
-class SASRecBlock(nn.Module):
+class SASRecBlock(Block):
     """q = LN(x); x = q + attn(q over x); x = LN(x); x = x + drop(ffn(x)) (Kang & McAuley)."""
 
     input_norm, final_norm = False, True
-
-    def __init__(self, hidden_size: int, num_heads: int, dropout: float, attention_dropout: float,
-                 inner_factor: int = 1, activation: str = "relu", eps: float = 1e-8):
-        super().__init__()
-        self.attention = SelfAttention(hidden_size, num_heads, attention_dropout)
-        self.ffn = feed_forward(hidden_size, inner_factor * hidden_size, activation, dropout)
-        self.norm1, self.norm2 = nn.LayerNorm(hidden_size, eps=eps), nn.LayerNorm(hidden_size, eps=eps)
-        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         q = self.norm1(x)
@@ -116,7 +112,7 @@ class TransformerEncoder(nn.Module):
     the block asks for it). `block` builds one layer: block(hidden_size, num_heads, dropout,
     attention_dropout) (a `_partial_` config from conf/model/block/)."""
 
-    def __init__(self, block: Callable[..., nn.Module], hidden_size: int, num_layers: int, num_heads: int,
+    def __init__(self, block: Callable[..., Block], hidden_size: int, num_layers: int, num_heads: int,
                  dropout: float, attention_dropout: float, init_std: float = 0.02):
         super().__init__()
         self.layers = nn.ModuleList(block(hidden_size, num_heads, dropout, attention_dropout)
