@@ -1,0 +1,75 @@
+"""Early stopping in optimiser steps and learning-rate schedules, observed through the real
+driver (research.train.run -> Trainer.fit)."""
+
+import json
+from pathlib import Path
+
+import lightning.pytorch as L
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from research.schedules import warmup
+from research.train import run
+from tests.conftest import TINY_SYNTHETIC
+
+BASE = ("model=gru", "logger=csv", "datamodule.batch_size=32", "threads=1", *TINY_SYNTHETIC)
+
+
+class LearningRates(L.Callback):
+    """Writes the learning rate each training step ran with."""
+
+    def __init__(self, path: str):
+        self.path, self.rates = Path(path), []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.path.write_text(json.dumps(self.rates))
+
+
+def steps_per_epoch(make_cfg) -> int:
+    cfg = make_cfg(*BASE)
+    datamodule = instantiate(cfg.datamodule, builder=instantiate(cfg.data.builder))
+    datamodule.setup()
+    return len(datamodule.train_dataloader())
+
+
+def test_patience_in_steps_keeps_training_beyond_the_patience_in_epochs(make_cfg, tmp_path):
+    # min_delta so large that nothing after the first validation counts as an improvement
+    never_better = ("trainer.max_epochs=10", "callbacks.early_stopping.patience=1",
+                    "+callbacks.early_stopping.min_delta=1e9")
+    epochs_only = run(make_cfg(*BASE, *never_better, "callbacks.early_stopping.patience_steps=null",
+                               f"paths.output_dir={tmp_path / 'epochs'}"))
+    assert epochs_only["time/epochs"] == 2  # the best epoch, then 1 without improvement
+    steps = 3 * steps_per_epoch(make_cfg)  # 3 epochs' worth of optimiser steps: patience 3 checks
+    in_steps = run(make_cfg(*BASE, *never_better, f"callbacks.early_stopping.patience_steps={steps}",
+                            f"paths.output_dir={tmp_path / 'steps'}"))
+    assert in_steps["time/epochs"] == 4
+
+
+def test_warmup_is_stepped_every_optimiser_step(make_cfg, tmp_path):
+    path = tmp_path / "rates.json"
+    run(make_cfg(*BASE, "trainer.max_epochs=2", "scheduler=warmup", "scheduler.warmup_steps=1000",
+                 "optimizer.lr=0.001", "+callbacks.rates._target_=tests.test_schedules.LearningRates",
+                 f"+callbacks.rates.path={path}"))
+    rates = json.loads(path.read_text())
+    expected = [0.001 * (step + 1) / 1000 for step in range(len(rates))]
+    assert rates == pytest.approx(expected)  # one scheduler step per optimiser step, across epochs
+
+
+@pytest.mark.parametrize("decay, halfway, end", [("constant", 1.0, 1.0), ("linear", 0.5, 0.0),
+                                                  ("cosine", 0.5, 0.0)])
+def test_warmup_then_decay(decay, halfway, end):
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    schedule = warmup(optimizer, total_steps=110, warmup_steps=10, decay=decay)
+    factors = [schedule.lr_lambdas[0](step) for step in (0, 9, 60, 110)]
+    assert factors[:2] == [0.1, 1.0]
+    assert factors[2:] == pytest.approx([halfway, end])
+
+
+def test_unknown_decay_fails_with_one_line():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    with pytest.raises(ValueError, match=r"^scheduler.decay must be constant, linear or cosine, got 'step'$"):
+        warmup(optimizer, total_steps=10, decay="step")
