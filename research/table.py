@@ -2,7 +2,7 @@
 results/<name>.md, .csv, .tex and a bar chart .png (mean ± std over seeds, best in bold,
 second underlined).
 
-    python -m research.table experiments/<name>.yaml [--jobs N] [--results results] [override ...]
+    python -m research.table experiments/<name>.yaml [--jobs N] [--rows LABEL ...] [--results results] [override ...]
 
 A cell is (row, dataset, seed); its run directory is named by a hash of its resolved config
 (output paths and loggers aside), so a finished run with an identical config is reused, by
@@ -78,6 +78,18 @@ def load_spec(path: Path) -> dict:
     if "relative_to" in spec:
         spec["metrics"] = [*spec["metrics"], *relative_names(spec["relative_to"]).values()]
     return spec
+
+
+def select_rows(spec: dict, labels: list[str] | None) -> dict:
+    """The spec with only the rows named (all when None): train and report part of a table
+    (the written table says which rows, through its command line)."""
+    if not labels:
+        return spec
+    known = [row["label"] for row in spec["rows"]]
+    unknown = [label for label in labels if label not in known]
+    if unknown:
+        raise SystemExit(f"error: --rows: no row {', '.join(map(repr, unknown))} (rows: {', '.join(known)})")
+    return spec | {"rows": [row for row in spec["rows"] if row["label"] in labels]}
 
 
 def relative_names(relative: dict) -> dict[str, str]:
@@ -196,19 +208,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("spec", type=Path)
     parser.add_argument("--jobs", type=int, default=1, help="cells trained at once (keep 1 on 2 cores)")
+    parser.add_argument("--rows", nargs="+", metavar="LABEL", help="only these rows (default: all)")
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--archive", type=Path, help="copy each cell's small files (metrics, config, run info, "
                                                      "tree importances/rules) to ARCHIVE/<hash>/, e.g. results/table_runs")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every cell (data.root=...)")
     args = parser.parse_intermixed_args()
-    spec = load_spec(args.spec)
+    spec = select_rows(load_spec(args.spec), args.rows)
     spec["common"] = [*spec.get("common", []), *args.overrides]
     results = run_all(cells(spec), args.jobs)
     add_relative(spec, results)
     records = summarise(spec, results)
     spec["mask_history"] = sorted({r["mask_history"] for r in results.values()})
     command = " ".join(["python -m research.table", str(args.spec), *(["--jobs", str(args.jobs)] if args.jobs > 1 else []),
-                        *args.overrides])
+                        *(["--rows", *args.rows] if args.rows else []), *args.overrides])
     written = render(spec, records, args.results / spec["name"], command)
     if args.archive:
         archive(list(results), args.archive)

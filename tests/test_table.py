@@ -43,6 +43,13 @@ def test_a_table_runs_its_cells_once_and_resumes_the_missing_ones(in_tmp):
     assert scores(second) == scores(first)  # deterministic cells, same numbers
 
 
+def test_rows_select_part_of_a_table_and_name_the_known_ones():
+    assert [r["label"] for r in table.select_rows(SPEC, ["Last"])["rows"]] == ["Last"]
+    assert table.select_rows(SPEC, None) is SPEC
+    with pytest.raises(SystemExit, match=r"^error: --rows: no row 'GRU' \(rows: Pop, Last\)$"):
+        table.select_rows(SPEC, ["GRU"])
+
+
 def test_outputs_rank_our_rows_and_state_the_protocol(in_tmp):
     results = table.run_all(table.cells(SPEC), jobs=2)
     records = table.summarise(SPEC, results)
