@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning.pytorch as L
 import pytest
+from hydra.utils import instantiate
 
 from research.train import run
 from tests.conftest import TINY_SYNTHETIC
@@ -44,3 +45,14 @@ def test_each_epoch_draws_new_batches_and_a_seed_repeats_them(bucket, make_cfg, 
     assert targets("0") == targets("1") == targets("2")
     assert fed_batches(make_cfg, tmp_path, "b", f"datamodule.bucket_by_length={bucket}") == first
     assert fed_batches(make_cfg, tmp_path, "c", f"datamodule.bucket_by_length={bucket}", "seed=1")["0"] != first["0"]
+
+
+def test_the_per_target_divisor_is_the_mean_number_of_targets_in_one_batch(make_cfg):
+    """loss.weighting=target divides each batch's summed loss by this constant; it is one
+    process's batch (under DDP too: the ranks' gradients are averaged)."""
+    cfg = make_cfg("datamodule.batch_size=32", *TINY_SYNTHETIC)
+    datamodule = instantiate(cfg.datamodule, builder=instantiate(cfg.data.builder))
+    datamodule.setup()
+    batches = list(datamodule.train_dataloader())
+    targets = sum(int((b["target_items"] > 0).sum()) for b in batches)
+    assert datamodule.targets_per_batch == pytest.approx(targets / len(batches))

@@ -137,10 +137,14 @@ class SequenceDataModule(L.LightningDataModule):
 
     @property
     def targets_per_batch(self) -> float:
-        """Mean number of training targets in a training batch (the per-target loss divisor)."""
+        """Mean number of training targets in one process's training batch (the per-target loss
+        divisor). Counted over the batches of all ranks: DDP averages the ranks' gradients, so
+        each rank divides by one batch's targets and the average equals one process's gradient
+        on the global batch."""
+        batches = -(-len(self.train_set) // self.batch_size)
         if self.examples == "ctr":  # a row is one positive and one negative example
-            return 2.0 * len(self.train_set) / len(self.train_dataloader())
-        return float(self.train_set.lengths().sum()) / len(self.train_dataloader())
+            return 2.0 * len(self.train_set) / batches
+        return float(self.train_set.lengths().sum()) / batches
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.val_set)
