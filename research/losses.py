@@ -153,10 +153,8 @@ class CategoryCE(nn.Module):
 WEIGHTINGS = ("target", "window", "batch")
 
 
-def weigh(values: torch.Tensor, rows: torch.Tensor, num_rows: int, weighting: str,
-          targets_per_batch: float) -> torch.Tensor:
-    """One batch's loss from per-target values (M,) of rows `rows` (M,) (the batch row of
-    each target; `num_rows` rows in the batch):
+def weigh(values: torch.Tensor, mask: torch.Tensor, weighting: str, targets_per_batch: float) -> torch.Tensor:
+    """One batch's loss from per-target values (M,) at the True positions of mask (B, L):
 
     - `target`: every training target weighs the same over the epoch: the sum divided by the
       epoch's mean number of targets per batch (a constant), whatever the batch holds;
@@ -167,6 +165,6 @@ def weigh(values: torch.Tensor, rows: torch.Tensor, num_rows: int, weighting: st
     if weighting == "target":
         return values.sum() / targets_per_batch
     if weighting == "window":
-        counts = torch.bincount(rows, minlength=num_rows).clamp(min=1).to(values.dtype)
-        return (values / counts[rows]).sum() / num_rows
+        per_row = mask.sum(1, keepdim=True).clamp(min=1).to(values.dtype).expand(mask.shape)[mask]  # (M,)
+        return (values / per_row).sum() / mask.size(0)
     return values.mean()

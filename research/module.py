@@ -72,22 +72,19 @@ class SequenceRecModule(L.LightningModule):
         loss = h.new_zeros(())
         if self.task.item_weight > 0:
             mask = batch["target_items"] > 0
-            item = self._weigh(self.item_loss(h[mask], batch["target_items"][mask], self.model.heads), mask)
+            item = weigh(self.item_loss(h[mask], batch["target_items"][mask], self.model.heads), mask,
+                         self.loss_weighting, self.targets_per_batch)
             loss = loss + self.task.item_weight * item
             self.log("train/item_loss", item, on_step=False, on_epoch=True)
         if self.task.category_weight > 0:
             mask = batch["target_categories"] > 0
             logits = self.model.heads.category_logits(h[mask])
-            category = self._weigh(self.category_loss(logits, batch["target_categories"][mask]), mask)
+            category = weigh(self.category_loss(logits, batch["target_categories"][mask]), mask,
+                             self.loss_weighting, self.targets_per_batch)
             loss = loss + self.task.category_weight * category
             self.log("train/category_loss", category, on_step=False, on_epoch=True)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
-
-    def _weigh(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Per-target losses (M,) at the True positions of mask (B, L) -> the batch's loss."""
-        rows = mask.nonzero(as_tuple=True)[0] if self.loss_weighting == "window" else mask.new_zeros(0, dtype=torch.long)
-        return weigh(values, rows, mask.size(0), self.loss_weighting, self.targets_per_batch)
 
     def _ctr_training_loss(self, batch: dict) -> torch.Tensor:
         out = self.model(batch)

@@ -108,12 +108,12 @@ def test_per_position_negatives_differ_between_rows_and_drop_accidental_hits(met
 
 def test_loss_weightings():
     values = torch.tensor([1.0, 1.0, 1.0, 4.0])  # rows 0, 0, 0 and 1 of a batch of 2 rows
-    rows = torch.tensor([0, 0, 0, 1])
+    mask = torch.tensor([[True, True, True], [False, False, True]])
     # every target the same weight, divided by the epoch's mean targets per batch
-    assert float(losses.weigh(values, rows, 2, "target", targets_per_batch=2.0)) == pytest.approx(7 / 2)
+    assert float(losses.weigh(values, mask, "target", targets_per_batch=2.0)) == pytest.approx(7 / 2)
     # every row the same weight: (mean of row 0 + mean of row 1) / 2
-    assert float(losses.weigh(values, rows, 2, "window", targets_per_batch=2.0)) == pytest.approx((1 + 4) / 2)
-    assert float(losses.weigh(values, rows, 2, "batch", targets_per_batch=2.0)) == pytest.approx(7 / 4)
+    assert float(losses.weigh(values, mask, "window", targets_per_batch=2.0)) == pytest.approx((1 + 4) / 2)
+    assert float(losses.weigh(values, mask, "batch", targets_per_batch=2.0)) == pytest.approx(7 / 4)
 
 
 def test_unknown_weighting_fails_with_one_line(make_cfg):

@@ -346,6 +346,7 @@ def start_logged(cmd: list[str], log: Path, env: dict, cwd: Path) -> tuple[subpr
 
 def wait_logged(proc: subprocess.Popen, started: float, cmd: list[str], log: Path) -> float:
     code = proc.wait()
+    proc.stdout.close()
     if code != 0:
         sys.stderr.write(log.read_text()[-6000:])
         raise SystemExit(f"failed ({code}): {' '.join(cmd)}\nlog: {log}")
