@@ -1,7 +1,7 @@
 """Where one full-ranking validation pass of SASRec on Beauty spends its time, outside
 Lightning's loop: building the batches, the encoder, item scores and ranks, and the category
 metrics and migration slices on top. Best of 3 passes each, untrained weights (the work does
-not depend on them), the configuration of experiments/bench/recbole_sasrec.py, 1 CPU thread.
+not depend on them), the configuration of experiments/bench/recbole_compare.py, 1 CPU thread.
 
     python experiments/bench/eval_breakdown.py <Beauty root> cuda|cpu
 """

@@ -1,11 +1,15 @@
-"""Our SASRec against RecBole 1.2.1's SASRec on Amazon Beauty: RecBole at its own default SASRec
-configuration (its sasrec.yaml: d=64, 2 layers, 2 heads, feed-forward 256, hidden and attention
-dropout 0.5, GELU, LayerNorm eps 1e-12, N(0, 0.02) init, CE over all items; lr 1e-3), ours at its
-defaults, which are the same model hyper-parameters (checked in the run and reported), both on
-the same leave-one-out full-ranking protocol and thread count, in one command.
+"""One of our sequence models against RecBole 1.2.1's model of the same name on Amazon Beauty,
+side by side in one command: RecBole at its own default configuration (its model yaml, e.g.
+sasrec.yaml: d=64, 2 layers, 2 heads, feed-forward 256, hidden and attention dropout 0.5, GELU,
+LayerNorm eps 1e-12, N(0, 0.02) init, CE over all items; lr 1e-3), ours at our defaults for the
+model (`model=<ours>`; extra `key=value` arguments are passed to ours), both on the same
+leave-one-out full-ranking protocol and thread count. The report puts both sides'
+hyper-parameters in RecBole's names side by side and says whether they are identical (SASRec
+and BERT4Rec: ours are RecBole's; GRU4Rec: ours differ, see conf/model/gru.yaml).
 
-    python experiments/bench/recbole_sasrec.py --data-root ../shared/datasets/amazon-beauty \
-        [--threads 1] [--max-epochs 200] [--budget-seconds S] [--parallel] [--workdir DIR]
+    python experiments/bench/recbole_compare.py --data-root ../shared/datasets/amazon-beauty \
+        [--model sasrec|gru4rec|bert4rec] [--threads 1] [--max-epochs 200] [--budget-seconds S] \
+        [--parallel] [--workdir DIR] [our overrides ...]
 
 Without --budget-seconds both sides train to convergence (early stopping: ours its default,
 RecBole its stopping_step 10). With it, each side trains for at most S wall seconds from the
@@ -15,7 +19,7 @@ once, one process each (on 2 cores with --threads 1: one core each). Needs
 <workdir>/summary.json and <workdir>/val_ndcg_vs_seconds.png (validation NDCG@10 against
 seconds since the start of each side's fit).
 
-Ours: `python -m research.train data=amazon_beauty model=sasrec` with item ids only
+Ours: `python -m research.train data=amazon_beauty model=<ours>` with item ids only
 (model.use_category=false, model.use_behavior=false) and eval.mask_history=false, because RecBole
 does not mask a user's earlier items in full-ranking evaluation of sequential models. Its batch
 is `datamodule.batch_size` user windows (all of a window's positions are targets); RecBole's is
@@ -49,7 +53,7 @@ DATASET = "beauty"  # RecBole's dataset name (folder and file stem)
 
 # --------------------------------------------------------------------------------------------
 # Ours: an extra Lightning callback, instantiated by research.train from
-# `+callbacks.bench_phases._target_=recbole_sasrec.PhaseTimer` (experiments/bench on PYTHONPATH).
+# `+callbacks.bench_phases._target_=recbole_compare.PhaseTimer` (experiments/bench on PYTHONPATH).
 # Built lazily (PEP 562) so that the RecBole worker, which runs this file, never imports Lightning.
 
 
@@ -210,22 +214,43 @@ def write_atomic_files(root: Path, directory: Path) -> dict:
             "train_targets": int((per_user["n"] - 3).clip(lower_bound=0).sum())}
 
 
-# RecBole's sasrec.yaml (1.2.1), the values our defaults must equal for a like-for-like run;
-# RecBole reads them from its own file (they are not passed), the worker reports what it used.
-RECBOLE_SASREC = {"hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 2, "hidden_dropout_prob": 0.5,
-                  "attn_dropout_prob": 0.5, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "initializer_range": 0.02,
-                  "learning_rate": 0.001}
+# Each model: our config name, RecBole's model name, and our resolved config in RecBole's
+# hyper-parameter names (the keys of RecBole 1.2.1's <Model>.yaml that define the network, plus
+# the learning rate). RecBole reads its values from its own yaml (they are not passed); the
+# worker reports what it used, and the report compares the two key by key.
 
 
-def ours_hyper_parameters(cfg: dict) -> dict:
-    """Our resolved config in RecBole's names."""
+def _sasrec_hp(cfg: dict) -> dict:
     model, block = cfg["model"], cfg["model"]["block"]
     return {"hidden_size": model["hidden_size"], "inner_size": block["inner_factor"] * model["hidden_size"],
             "n_layers": model["num_layers"], "n_heads": model["num_heads"], "hidden_dropout_prob": model["dropout"],
             "attn_dropout_prob": model["attention_dropout"], "hidden_act": block["activation"],
-            "layer_norm_eps": block["eps"], "initializer_range": model["init_std"],
-            "learning_rate": cfg["optimizer"]["lr"],
-            "block": block["_target_"].rsplit(".", 1)[-1]}
+            "layer_norm_eps": block["eps"], "initializer_range": model["init_std"]}
+
+
+def _bert4rec_hp(cfg: dict) -> dict:
+    return _sasrec_hp(cfg) | {"mask_ratio": cfg["model"]["mask_prob"]}
+
+
+def _gru4rec_hp(cfg: dict) -> dict:
+    model = cfg["model"]
+    return {"embedding_size": model["embedding_size"] or model["hidden_size"], "hidden_size": model["hidden_size"],
+            "num_layers": model["num_layers"], "dropout_prob": model["dropout"]}
+
+
+MODELS = {  # --model: (our conf/model option, RecBole's model name, our config -> RecBole's names)
+    "sasrec": ("sasrec", "SASRec", _sasrec_hp),
+    "gru4rec": ("gru", "GRU4Rec", _gru4rec_hp),
+    "bert4rec": ("bert4rec", "BERT4Rec", _bert4rec_hp),
+}
+
+
+def ours_hyper_parameters(cfg: dict, model: str) -> dict:
+    """Our resolved config in RecBole's names, plus the learning rate."""
+    hp = MODELS[model][2](cfg) | {"learning_rate": cfg["optimizer"]["lr"]}
+    if "block" in cfg["model"]:
+        hp["block"] = cfg["model"]["block"]["_target_"].rsplit(".", 1)[-1]
+    return hp
 
 
 def recbole_config(data_dir: Path, out: Path, args) -> dict:
@@ -246,7 +271,7 @@ def recbole_config(data_dir: Path, out: Path, args) -> dict:
         "gpu_id": "0" if args.device != "cpu" else "",  # RecBole picks cuda when gpu_id is set and CUDA is there
         "worker": 0, "show_progress": False, "save_dataset": False, "save_dataloaders": False,
         "log_wandb": False, "state": "INFO",
-        "_threads": args.threads, "_budget": args.budget_seconds,
+        "_threads": args.threads, "_budget": args.budget_seconds, "_model": MODELS[args.model][1],
     }
 
 
@@ -256,22 +281,24 @@ def recbole_worker(params_path: Path) -> None:
 
     params = json.loads(params_path.read_text())
     out = params_path.parent
-    threads, budget = params.pop("_threads"), params.pop("_budget")
+    threads, budget, name = params.pop("_threads"), params.pop("_budget"), params.pop("_model")
     torch.set_num_threads(threads)
     shims = _recbole_shims()
+    import recbole
+    import yaml
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
     from recbole.utils import get_model, get_trainer, init_logger, init_seed
 
     t_setup = time.perf_counter()
-    config = Config(model="SASRec", dataset=DATASET, config_dict=params)
+    config = Config(model=name, dataset=DATASET, config_dict=params)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    model = get_model("SASRec")(config, train_data._dataset).to(config["device"])
-    trainer = get_trainer(config["MODEL_TYPE"], "SASRec")(config, model)
+    model = get_model(name)(config, train_data._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], name)(config, model)
     setup_seconds = time.perf_counter() - t_setup
     device = config["device"]
 
@@ -280,8 +307,10 @@ def recbole_worker(params_path: Path) -> None:
             torch.cuda.synchronize(device)
         return time.perf_counter()
 
+    own_yaml = Path(recbole.__file__).parent / "properties" / "model" / f"{name}.yaml"
+    hp_keys = [*yaml.safe_load(own_yaml.read_text()), "learning_rate", "train_batch_size"]
     rec: dict = {"train": [], "val_fit": [], "val_scores": [], "val_clock": [], "epoch_start": [], "shims": shims,
-                 "hyper_parameters": {k: config[k] for k in RECBOLE_SASREC}, "budget_reached": False}
+                 "hyper_parameters": {k: config[k] for k in hp_keys}, "budget_reached": False}
     train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
 
     class BudgetSpent(Exception):
@@ -341,12 +370,12 @@ def recbole_worker(params_path: Path) -> None:
 
 
 def start_logged(cmd: list[str], log: Path, env: dict, cwd: Path) -> tuple[subprocess.Popen, float]:
-    return subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, cwd=cwd), time.perf_counter()
+    with open(log, "w") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd), time.perf_counter()
 
 
 def wait_logged(proc: subprocess.Popen, started: float, cmd: list[str], log: Path) -> float:
     code = proc.wait()
-    proc.stdout.close()
     if code != 0:
         sys.stderr.write(log.read_text()[-6000:])
         raise SystemExit(f"failed ({code}): {' '.join(cmd)}\nlog: {log}")
@@ -358,15 +387,16 @@ def time_to_reach(clock: list[float], scores: list[float], target: float) -> flo
     return next((t for t, v in zip(clock, scores) if v >= target), None)
 
 
-def plot_curves(path: Path, ours: tuple[list, list], recbole: tuple[list, list], title: str) -> None:
+def plot_curves(path: Path, ours: tuple[list, list], recbole: tuple[list, list], title: str, model: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.plot(*ours, marker=".", label="ours (research.train, model=sasrec)")
-    ax.plot(*recbole, marker="o", label="RecBole 1.2.1 SASRec (its defaults)")
+    ours_name, recbole_name, _ = MODELS[model]
+    ax.plot(*ours, marker=".", label=f"ours (research.train, model={ours_name})")
+    ax.plot(*recbole, marker="o", label=f"RecBole 1.2.1 {recbole_name} (its defaults)")
     if recbole[1]:
         ax.axhline(max(recbole[1]), color="grey", linestyle="--", linewidth=0.8, label="RecBole's best")
     ax.set_xlabel("wall-clock seconds since the start of training")
@@ -415,6 +445,7 @@ def compare_targets(a: Path, b: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default=str(REPO.parent / "shared/datasets/amazon-beauty"))
+    parser.add_argument("--model", choices=sorted(MODELS), default="sasrec")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 1)))
     parser.add_argument("--max-epochs", type=int, default=200)
     parser.add_argument("--budget-seconds", type=int, default=0,
@@ -423,10 +454,11 @@ def main() -> None:
     parser.add_argument("--recbole-batch-size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=["auto", "cpu"], default="auto")
-    parser.add_argument("--workdir", default=str(REPO / "outputs/bench/recbole_sasrec"))
+    parser.add_argument("--workdir", help="default: outputs/bench/recbole_<model>")
     parser.add_argument("--src", default=str(REPO),
                         help="the tree whose research/ and conf/ run as ours (default: this checkout)")
-    parser.add_argument("--skip", choices=["ours", "recbole"], help="reuse that side's results from --workdir")
+    parser.add_argument("--skip", nargs="+", choices=["ours", "recbole"], default=[],
+                        help="reuse these sides' results from --workdir (both: only rewrite the report)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: the RecBole process
     args, extra = parser.parse_known_args()
     if args.worker:
@@ -437,7 +469,7 @@ def main() -> None:
     sys.path.insert(0, str(src))  # read_sequences below from the same tree as ours
     commit = (src / "COMMIT").read_text().strip() if (src / "COMMIT").is_file() else subprocess.run(
         ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=src).stdout.strip()
-    work = Path(args.workdir).resolve()
+    work = Path(args.workdir or REPO / f"outputs/bench/recbole_{args.model}").resolve()
     work.mkdir(parents=True, exist_ok=True)
     data_root = Path(args.data_root).resolve()
     py = sys.executable
@@ -449,13 +481,13 @@ def main() -> None:
     ours_dir, rb_dir = work / "ours", work / "recbole"
     budget = args.budget_seconds
     overrides = [
-        "data=amazon_beauty", f"data.root={data_root}", "model=sasrec", "loss=ce", "task=next_item",
+        "data=amazon_beauty", f"data.root={data_root}", f"model={MODELS[args.model][0]}", "loss=ce", "task=next_item",
         "split=leave_one_out", "model.use_category=false", "model.use_behavior=false", "eval.mask_history=false",
         "compile=false", "logger=csv", f"threads={args.threads}", f"trainer.max_epochs={args.max_epochs}",
         f"seed={args.seed}", "trainer.accelerator=cpu" if args.device == "cpu" else "trainer.accelerator=auto",
         "callbacks.progress_bar.refresh_rate=1000",
         *([f"+trainer.max_time=00:{budget // 3600:02d}:{budget % 3600 // 60:02d}:{budget % 60:02d}"] if budget else []),
-        "+callbacks.bench_phases._target_=recbole_sasrec.PhaseTimer",
+        "+callbacks.bench_phases._target_=recbole_compare.PhaseTimer",
         f"+callbacks.bench_phases.path={ours_dir / 'phases.json'}",
         f"hydra.run.dir={ours_dir}", *extra,
     ]
@@ -467,7 +499,7 @@ def main() -> None:
     rb_cmd = [py, str(Path(__file__).resolve()), "--worker", str(rb_dir / "params.json")]
 
     jobs = [(name, cmd, work / f"{name}.log", cwd) for name, cmd, cwd in
-            (("ours", ours_cmd, src), ("recbole", rb_cmd, rb_dir)) if args.skip != name]
+            (("ours", ours_cmd, src), ("recbole", rb_cmd, rb_dir)) if name not in args.skip]
     walls = {}
     if args.parallel:
         started = [(name, cmd, log, *start_logged(cmd, log, env, cwd)) for name, cmd, log, cwd in jobs]
@@ -491,13 +523,16 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
 
     ours_wall = json.loads((ours_dir / "wall.json").read_text())["wall"]
     ours_cfg = OmegaConf.to_container(OmegaConf.load(ours_dir / "config.yaml"), resolve=True)
-    ours_hp, ours_batch = ours_hyper_parameters(ours_cfg), ours_cfg["datamodule"]["batch_size"]
+    ours_hp, ours_batch = ours_hyper_parameters(ours_cfg, args.model), ours_cfg["datamodule"]["batch_size"]
     ours_metrics = json.loads((ours_dir / "metrics.json").read_text())
     ours_phases = json.loads((ours_dir / "phases.json").read_text())
     curve = [json.loads(line) for line in (ours_dir / "validation_curve.jsonl").read_text().splitlines()]
     rb = json.loads((rb_dir / "recbole.json").read_text())
     rb_wall = rb.get("wall", float("nan"))
-    same_model = all(ours_hp[k] == rb["hyper_parameters"][k] for k in RECBOLE_SASREC)
+    recbole_name = MODELS[args.model][1]
+    compared = [k for k in ours_hp if k in rb["hyper_parameters"]]
+    differ = {k: (ours_hp[k], rb["hyper_parameters"][k]) for k in compared if ours_hp[k] != rb["hyper_parameters"][k]}
+    same_model = not differ
 
     # ---- protocol checks
     expected = rb_dir / "data" / "expected_targets.npz"
@@ -520,8 +555,8 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
     plot = work / "val_ndcg_vs_seconds.png"
     budget_text = f"{args.budget_seconds} s budget each" if args.budget_seconds else "to convergence"
     plot_curves(plot, (o_clock, o_scores), (r_clock, r_scores),
-                f"SASRec on Amazon Beauty, {args.threads} thread(s) each, {budget_text}\n"
-                f"{machine(args.device).split('; torch')[0]}")
+                f"{recbole_name} on Amazon Beauty, {args.threads} thread(s) each, {budget_text}\n"
+                f"{machine(args.device).split('; torch')[0]}", args.model)
     train_users = ours_phases["protocol"]["users"]
     rows = []
 
@@ -565,8 +600,9 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
         f"torch.set_num_threads; ours on {protocol['device']}, RecBole on {rb['protocol']['device']}); "
         f"{'both sides at once' if args.parallel else 'one side at a time'}; "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}.",
-        f"Model hyper-parameters: RecBole {rb['hyper_parameters']} (its sasrec.yaml); ours {ours_hp}; "
-        f"identical: {same_model}. Batches: ours {ours_batch} user windows (every position a target), RecBole "
+        f"Model hyper-parameters: RecBole {rb['hyper_parameters']} (its {recbole_name}.yaml); ours {ours_hp}; "
+        f"identical on {', '.join(compared)}: {same_model}"
+        f"{'' if same_model else ' (ours, RecBole: ' + str(differ) + ')'}. Batches: ours {ours_batch} user windows (every position a target), RecBole "
         f"{params['train_batch_size']} single-target prefixes.",
         f"Protocol: {protocol['users']} users, {protocol['items']} items, {protocol['train_targets']} training "
         f"targets per epoch, {protocol['val_targets']} validation / {protocol['test_targets']} test targets "
@@ -576,7 +612,7 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
         f"Curves: {plot.name} (validation NDCG@10 against seconds since each side's fit started).",
         f"RecBole shims (benchmark process only): {'; '.join(rb['shims'])}.",
         f"Code: research/ and conf/ at commit {commit or '?'} ({src}).",
-        f"Command: python experiments/bench/recbole_sasrec.py {' '.join(sys.argv[1:])}",
+        f"Command: python experiments/bench/recbole_compare.py {' '.join(sys.argv[1:])}",
     ]
     text = "\n".join(lines)
     print(text)
@@ -586,7 +622,7 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
                                                     k.split("/")[1] in ("ndcg@10", "hit@10") or k.startswith("time/")},
                  "curve_ndcg10": o_scores, "hyper_parameters": ours_hp, "command": ours_cmd[1:], "wall": ours_wall},
         "recbole": {**rb, "params": params, "command": rb_cmd[1:], "wall": rb_wall},
-        "checks": checks, "protocol_identical": same, "same_model": same_model, "commit": commit,
+        "checks": checks, "protocol_identical": same, "same_model": same_model, "model": args.model, "commit": commit,
         "machine": machine(args.device), "argv": sys.argv,
     }, indent=1, default=str))
 
