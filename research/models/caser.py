@@ -6,8 +6,10 @@ of heights 1..window slide over time and are max-pooled (union-level patterns: "
 and B, then C"); vertical filters take weighted sums over the window (point-level).
 Both are computed for all positions at once with causal (left-padded) convolutions, so the
 output at position t depends only on events t-window+1..t. Windows that reach before a
-sequence's first event see zero embeddings, exactly as Caser's zero padding. The user
-embedding of the paper is left out (it does not exist for unseen users).
+sequence's first event see zero embeddings, exactly as Caser's zero padding. Dropout acts on
+the convolution features only, as in the paper and RecBole; the output is ReLU(W features),
+the paper's z. The user embedding of the paper is left out (it does not exist for unseen
+users), so z is the output.
 """
 
 from __future__ import annotations
@@ -50,4 +52,4 @@ class Caser(nn.Module):
         vertical = self.vertical(image.reshape(b * d, 1, -1)).view(b, d, -1, length)  # (B, D, n_v, L)
         features = torch.cat([torch.cat(horizontal, 1), vertical.flatten(1, 2)], dim=1).transpose(1, 2)
         h = F.relu(self.project(self.dropout(features)))  # (B, L, D)
-        return self.dropout(h) * mask.unsqueeze(-1)
+        return h * mask.unsqueeze(-1)
