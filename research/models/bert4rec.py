@@ -33,7 +33,8 @@ class BERT4Rec(nn.Module):
 
     def __init__(self, meta: DatasetMeta, block: Callable[..., Block], max_len: int = 50, hidden_size: int = 64,
                  num_layers: int = 2, num_heads: int = 2, dropout: float = 0.2, attention_dropout: float = 0.2,
-                 mask_prob: float = 0.2, init_std: float = 0.02, use_category: bool = True, use_behavior: bool = True):
+                 mask_prob: float = 0.2, init_std: float = 0.02, item_dropout: float = 0.0,
+                 use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         self.mask_prob = mask_prob
         self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, hidden_size,
@@ -46,7 +47,7 @@ class BERT4Rec(nn.Module):
         # BERT's prediction transform before scoring against the tied item table (as BERT4Rec's and
         # RecBole's output layer)
         self.transform = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.GELU(), nn.LayerNorm(hidden_size))
-        self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories)
+        self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories, item_dropout)
 
     def training_batch(self, batch: dict) -> dict:
         """Next-event training window (B, L) -> cloze batch (B, L+1) with `cloze_mask`."""

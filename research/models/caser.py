@@ -28,7 +28,8 @@ class Caser(nn.Module):
     supported_tasks = NEURAL_TASKS
 
     def __init__(self, meta: DatasetMeta, hidden_size: int = 64, window: int = 5, num_horizontal: int = 16,
-                 num_vertical: int = 4, dropout: float = 0.2, use_category: bool = True, use_behavior: bool = True):
+                 num_vertical: int = 4, dropout: float = 0.2, item_dropout: float = 0.0,
+                 use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         self.window = window
         self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, hidden_size,
@@ -37,7 +38,7 @@ class Caser(nn.Module):
         self.vertical = nn.Conv1d(1, num_vertical, window)  # shared over embedding dimensions
         self.dropout = nn.Dropout(dropout)
         self.project = nn.Linear(num_horizontal * window + num_vertical * hidden_size, hidden_size)
-        self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories)
+        self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories, item_dropout)
 
     def forward(self, batch: dict) -> torch.Tensor:
         mask = batch["items"] > 0  # (B, L)

@@ -22,7 +22,8 @@ class GRU4Rec(nn.Module):
     cell: type[nn.RNNBase] = nn.GRU  # subclasses swap the recurrent cell (see lstm.py)
 
     def __init__(self, meta: DatasetMeta, hidden_size: int = 64, num_layers: int = 1, dropout: float = 0.2,
-                 embedding_size: int | None = None, use_category: bool = True, use_behavior: bool = True):
+                 embedding_size: int | None = None, item_dropout: float = 0.0,
+                 use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         embedding_size = embedding_size or hidden_size
         self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, embedding_size,
@@ -32,7 +33,7 @@ class GRU4Rec(nn.Module):
                                            dropout=dropout if num_layers > 1 else 0.0))
         # (B, L, hidden) -> (B, L, embedding): the space the tied item table scores in
         self.project = nn.Linear(hidden_size, embedding_size) if embedding_size != hidden_size else nn.Identity()
-        self.heads = TiedHeads(self.embedding.items, embedding_size, meta.num_categories)
+        self.heads = TiedHeads(self.embedding.items, embedding_size, meta.num_categories, item_dropout)
 
     def forward(self, batch: dict) -> torch.Tensor:
         mask = batch["items"] > 0  # (B, L)

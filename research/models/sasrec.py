@@ -28,7 +28,8 @@ class SASRec(nn.Module):
 
     def __init__(self, meta: DatasetMeta, block: Callable[..., Block], max_len: int = 50, hidden_size: int = 64,
                  num_layers: int = 2, num_heads: int = 2, dropout: float = 0.5, attention_dropout: float = 0.5,
-                 init_std: float = 0.02, use_category: bool = True, use_behavior: bool = True):
+                 init_std: float = 0.02, item_dropout: float = 0.0,
+                 use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, hidden_size,
                                         use_category, use_behavior, init_std)
@@ -36,7 +37,7 @@ class SASRec(nn.Module):
         init_embedding(self.positions, init_std)
         self.encoder = TransformerEncoder(block, hidden_size, num_layers, num_heads, dropout, attention_dropout,
                                           init_std)
-        self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories)
+        self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories, item_dropout)
 
     def forward(self, batch: dict) -> torch.Tensor:
         mask = batch["items"] > 0  # (B, L)

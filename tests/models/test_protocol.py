@@ -2,12 +2,15 @@
 predicts) and padding-invariant. Parametrised over the config files, so a new model is
 checked without a new test. Click-through models: tests/models/test_ctr_models.py."""
 
+import math
+
 import pytest
 import torch
 import yaml
 from hydra.utils import instantiate
 
 from research.data.schema import DatasetMeta
+from research.losses import FullSoftmaxCE
 from tests.conftest import CONF, model_class, models_supporting, options
 
 NUM_ITEMS, NUM_CATEGORIES, NUM_BEHAVIORS = 40, 5, 4
@@ -138,3 +141,23 @@ def test_stacked_layers_start_from_different_weights(name, meta, make_cfg):
         first = torch.nn.utils.parameters_to_vector(stack[0].parameters())
         for layer in stack[1:]:
             assert not torch.equal(first, torch.nn.utils.parameters_to_vector(layer.parameters()))
+
+
+def offers(name: str, key: str) -> bool:
+    return key in yaml.safe_load((CONF / "model" / f"{name.split()[0]}.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", [m for m in SEQUENCE_MODELS if offers(m, "item_dropout")])
+def test_item_dropout_acts_on_the_scoring_table_in_training_only(name, meta, make_cfg):
+    """`model.item_dropout` reaches the table every item loss scores against (p=1 zeroes it:
+    the full softmax is then uniform, log N) and leaves inference untouched."""
+    model = build(f"{name} model.item_dropout=1.0", meta, make_cfg)
+    items = left_pad(torch.randint(1, NUM_ITEMS + 1, (2, 5)), 12)
+    with torch.no_grad():
+        h = model(batch_of(items, meta))[:, -1]
+        scores = model.heads.item_logits(h)
+        torch.testing.assert_close(scores[:, 1:], h @ model.embedding.items.weight[1:].T)
+        model.train()
+        assert bool((model.heads.item_logits(h)[:, 1:] == 0).all())
+        loss = FullSoftmaxCE()(h, items[:, -1], model.heads)
+    torch.testing.assert_close(loss, torch.full((2,), math.log(NUM_ITEMS)))

@@ -12,17 +12,25 @@ def mask_padding(logits: torch.Tensor) -> torch.Tensor:
 
 
 class TiedHeads(nn.Module):
-    def __init__(self, items: nn.Embedding, dim: int, num_categories: int):
+    """`item_dropout` > 0: dropout on the item table that outputs are scored against, in
+    training only, a fresh mask at every use (eSASRec / RecTools, Klenitskiy et al. 2024). It
+    costs one pass over the whole table per use, as theirs; 0 (the default) costs nothing."""
+
+    def __init__(self, items: nn.Embedding, dim: int, num_categories: int, item_dropout: float = 0.0):
         super().__init__()
         self.items = items
+        self.item_dropout = nn.Dropout(item_dropout)
         self.category = nn.Linear(dim, num_categories + 1)
 
     @property
     def item_table(self) -> torch.Tensor:
-        return self.items.weight  # (N+1, D)
+        """(N+1, D) the item vectors outputs are scored against (training and inference)."""
+        if self.training and self.item_dropout.p > 0:
+            return self.item_dropout(self.items.weight)
+        return self.items.weight
 
     def item_logits(self, h: torch.Tensor) -> torch.Tensor:
-        return mask_padding(h @ self.items.weight.T)  # (..., N+1)
+        return mask_padding(h @ self.item_table.T)  # (..., N+1)
 
     def category_logits(self, h: torch.Tensor) -> torch.Tensor:
         return mask_padding(self.category(h))  # (..., C+1)
