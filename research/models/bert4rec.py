@@ -4,7 +4,9 @@ Transformer (Sun et al., CIKM 2019), trained with the cloze objective.
 Training (`training_batch`): the whole training window (inputs plus its last target) with a
 random `mask_prob` share of real events replaced by a [MASK] vector (item, category and
 behaviour alike, so nothing of a masked event leaks); the targets are the masked events, and
-each masked position sees the events on both sides. Inference: a [MASK] is appended after
+each masked position sees the events on both sides. A `last_only_prob` share of windows
+masks only the latest event instead: the inference task itself (RecBole's `ft_ratio`, 0.5 by
+default there, drawn per batch; here per window, the same share with less variance). Inference: a [MASK] is appended after
 the latest event and its output predicts the next one, so evaluation uses the same
 past-only input as every other model. Positions count back from the latest token, so the
 output does not depend on the amount of left padding.
@@ -33,10 +35,10 @@ class BERT4Rec(nn.Module):
 
     def __init__(self, meta: DatasetMeta, block: Callable[..., Block], max_len: int = 50, hidden_size: int = 64,
                  num_layers: int = 2, num_heads: int = 2, dropout: float = 0.2, attention_dropout: float = 0.2,
-                 mask_prob: float = 0.2, init_std: float = 0.02, item_dropout: float = 0.0,
+                 mask_prob: float = 0.2, last_only_prob: float = 0.5, init_std: float = 0.02, item_dropout: float = 0.0,
                  use_category: bool = True, use_behavior: bool = True):
         super().__init__()
-        self.mask_prob = mask_prob
+        self.mask_prob, self.last_only_prob = mask_prob, last_only_prob
         self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, hidden_size,
                                         use_category, use_behavior, init_std)
         self.mask_token = nn.Parameter(torch.randn(hidden_size) * init_std)
@@ -56,7 +58,9 @@ class BERT4Rec(nn.Module):
 
         items, categories, behaviors = whole("items"), whole("categories"), whole("behaviors")
         masked = (torch.rand(items.shape, device=items.device) < self.mask_prob) & (items > 0)
-        masked[:, -1] |= ~masked.any(1)  # every row predicts something: its latest event, as at inference
+        last_only = torch.rand(items.size(0), device=items.device) < self.last_only_prob  # (B,)
+        masked[last_only] = False
+        masked[:, -1] |= last_only | ~masked.any(1)  # every row predicts something: its latest event, as at inference
         return {"items": items, "categories": categories, "behaviors": behaviors, "cloze_mask": masked,
                 "target_items": torch.where(masked, items, 0), "target_categories": torch.where(masked, categories, 0)}
 

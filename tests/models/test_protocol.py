@@ -161,3 +161,18 @@ def test_item_dropout_acts_on_the_scoring_table_in_training_only(name, meta, mak
         assert bool((model.heads.item_logits(h)[:, 1:] == 0).all())
         loss = FullSoftmaxCE()(h, items[:, -1], model.heads)
     torch.testing.assert_close(loss, torch.full((2,), math.log(NUM_ITEMS)))
+
+
+@pytest.mark.parametrize("name", [m for m in SEQUENCE_MODELS if offers(m, "last_only_prob")])
+def test_last_only_windows_mask_exactly_their_latest_event(name, meta, make_cfg):
+    items = left_pad(torch.randint(1, NUM_ITEMS + 1, (64, 9)), 12)
+    window = batch_of(items[:, :-1], meta) | {
+        "target_items": items[:, 1:], "target_categories": meta.item_category[items[:, 1:]],
+        "target_behaviors": items[:, 1:] % NUM_BEHAVIORS + 1}
+    torch.manual_seed(0)
+    only_last = build(f"{name} model.last_only_prob=1.0 model.mask_prob=0.5", meta, make_cfg).training_batch(window)
+    expected = torch.zeros_like(only_last["cloze_mask"])
+    expected[:, -1] = True
+    assert torch.equal(only_last["cloze_mask"], expected)
+    cloze = build(f"{name} model.last_only_prob=0.0 model.mask_prob=0.5", meta, make_cfg).training_batch(window)
+    assert 0.4 < cloze["cloze_mask"][:, -9:].float().mean() < 0.6  # the cloze share, not the latest event only
