@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from research import metrics
 from research.losses import WEIGHTINGS, weigh
 from research.migration import MigrationLatency
+from research.models import OwnObjective
 from research.tasks import IncompatibleConfig, Task, check_supported
 
 
@@ -65,9 +66,8 @@ class SequenceRecModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         if self.ctr:
             return self._ctr_training_loss(batch)
-        training_batch = getattr(self.model, "training_batch", None)  # models with their own objective (cloze)
-        if training_batch is not None:
-            batch = training_batch(batch)
+        if isinstance(self.model, OwnObjective):
+            batch = self.model.training_batch(batch)
         h = self.model(batch)  # (B, L, H)
         loss = h.new_zeros(())
         if self.task.item_weight > 0:

@@ -10,6 +10,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from research.models import FittedOnData
 from research.module import SequenceRecModule
 from research.train import build_datamodule, build_module
 
@@ -33,6 +34,6 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", model: str | None = 
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no checkpoint (is {run_dir} a finished training run?)")
         module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
-    elif fit and hasattr(module.model, "fit_data"):
+    elif fit and isinstance(module.model, FittedOnData):
         module.model.fit_data(datamodule)
     return module.eval(), datamodule

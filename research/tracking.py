@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from research.data.sequences import trim_padding
+from research.models import Recurrent
 from research.module import SequenceRecModule
 
 
@@ -75,7 +76,7 @@ class InterestTracker:
         self.model = module.model
         self.max_len, self.min_margin = max_len, min_margin
         self.item_category = module.item_category.cpu()
-        self.recurrent = hasattr(self.model, "step")
+        self.recurrent = isinstance(self.model, Recurrent)
         self.slots = UserSlots()
         self.top = torch.zeros(0, dtype=torch.long)
         self.window_items = torch.zeros(0, max_len, dtype=torch.long)

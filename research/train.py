@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from research.callbacks import EpochTimer, RNGState, ValidationCurve
 from research.data.schema import BadInput
+from research.models import FittedOnData
 from research.module import SequenceRecModule
 from research.tasks import IncompatibleConfig, check_supported
 
@@ -139,7 +140,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if module.trainable:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
         ckpt = "best"
-    elif hasattr(module.model, "fit_data"):  # fitted outside gradient descent (tree models)
+    elif isinstance(module.model, FittedOnData):  # fitted outside gradient descent (tree models)
         for name, text in module.model.fit_data(datamodule).items():
             (out / name).write_text(text)
     else:

@@ -5,6 +5,7 @@ users in the stream; and a finished run is tracked from its checkpoint."""
 import pytest
 import torch
 
+from research.models import Recurrent
 from research.tracking import InterestTracker, UserSlots, occurrence
 from research.train import build_datamodule, build_module, run
 from tests.conftest import TINY_SYNTHETIC
@@ -37,7 +38,7 @@ def test_incremental_tracking_equals_reencoding_the_history(model, task, make_cf
     users = torch.tensor([3, 7, 11])
     # a stream that interleaves the users; batches of 5 hold two events of some users
     events = [(u, t) for t in range(14) for u in users.tolist() if t < int(store.lengths[u])]
-    recurrent = hasattr(module.model, "step")
+    recurrent = isinstance(module.model, Recurrent)
     with torch.no_grad():
         for start in range(0, len(events), 5):
             chunk = events[start:start + 5]

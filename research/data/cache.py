@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from research.data import pipeline, transforms
-from research.data.schema import BadInput, Builder
+from research.data.schema import BadInput, Builder, StagingBuilder
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def build(builder: Builder, fingerprint: dict, min_user_events: int, target: Pat
     t0 = time.perf_counter()
     # builders of large logs stage typed events on disk and hand over a lazy scan of them
     staging, work = target / ".staging", target / ".work"
-    raw = builder.stage(staging) if hasattr(builder, "stage") else builder.load()
+    raw = builder.stage(staging) if isinstance(builder, StagingBuilder) else builder.load()
     events = raw.events.lazy()
     transforms.check_columns(events, builder.name)
     source = raw.info.get("source", builder.name)

@@ -115,8 +115,7 @@ class SequenceDataModule(L.LightningDataModule):
 
     def _ranks(self) -> tuple[int, int]:
         """(world size, this process's rank); (1, 0) outside a distributed trainer."""
-        trainer = getattr(self, "trainer", None)
-        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        return (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
 
     def _eval_loader(self, dataset) -> DataLoader:
         # Batches are gathered in-process with tensor ops; worker processes would only add

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol, runtime_checkable
 
 import polars as pl
 import torch
@@ -46,6 +46,14 @@ class Builder(Protocol):
     def fingerprint(self) -> dict: ...
 
     def load(self) -> RawLog: ...
+
+
+@runtime_checkable
+class StagingBuilder(Builder, Protocol):
+    """A builder of logs too large for memory: writes typed events under `directory` and
+    returns a lazy scan of them (the cache then builds from the scan, never holding the log)."""
+
+    def stage(self, directory: Path) -> RawLog: ...
 
 
 @dataclass(frozen=True)

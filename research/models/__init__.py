@@ -8,8 +8,42 @@ up a new model from its config file alone:
     model.heads.item_logits(h) -> (..., N+1)     scores against every item (column 0 = padding, -inf)
     model.heads.category_logits(h) -> (..., C+1) scores of every category (column 0 = padding, -inf)
     model.heads.item_table -> (N+1, D) or None   item embeddings, for sampled losses
+    Model.causal = True                          False: bidirectional; only the last output
+                                                 predicts (tests then check what it hides)
+    Model.reads_window = True                    False: reads whole histories, not the window
 
 Batches hold left-padded (B, L) `items`, `categories`, `behaviors` (0 = padding).
+
+Optional capabilities are declared by the protocols below (runtime-checkable: the framework
+and the tests find them with isinstance, never by probing for a name).
 """
 
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
 NEURAL_TASKS = frozenset({"next_item", "next_category", "multi_task"})
+
+
+@runtime_checkable
+class OwnObjective(Protocol):
+    """Trains on an objective of its own: turns a next-event training window into its own
+    training batch (BERT4Rec's cloze). The module calls it before every training forward."""
+
+    def training_batch(self, batch: dict) -> dict: ...
+
+
+@runtime_checkable
+class Recurrent(Protocol):
+    """Advances one event at a time from a carried state: O(1) per event for real-time
+    tracking (research/tracking.py); the same output as the forward pass in eval mode."""
+
+    def step(self, batch: dict, state: Any) -> tuple[Any, Any]: ...
+
+
+@runtime_checkable
+class FittedOnData(Protocol):
+    """Fitted outside gradient descent (the tree models): `fit_data` fits on the training
+    positions and returns files to keep beside the run (name -> text)."""
+
+    def fit_data(self, datamodule: Any) -> dict[str, str]: ...
