@@ -176,7 +176,7 @@ def main(cfg: DictConfig) -> float | None:
     except (IncompatibleConfig, BadInput, FileNotFoundError) as err:
         sys.exit(f"error: {err}")
     except InstantiationException as err:  # a builder or model constructor refused its config
-        if isinstance(err.__cause__, (BadInput, FileNotFoundError)):
+        if isinstance(err.__cause__, (BadInput, FileNotFoundError, ValueError)):
             sys.exit(f"error: {err.__cause__}")
         raise
     if torch.distributed.is_available() and torch.distributed.is_initialized():

@@ -106,3 +106,24 @@ def test_a_parquet_log_is_mapped_by_column_name_and_a_bad_value_is_named_by_row(
     frame.with_columns(pl.Series("iid", ["10", "eleven", "10"])).write_parquet(tmp_path / "bad.parquet")
     with pytest.raises(BadInput, match=r"bad.parquet: line 2, column item_id: 'eleven' is not an integer"):
         TableBuilder(str(tmp_path / "bad.parquet"), columns).load()
+
+
+def test_a_tab_separator_is_accepted_as_typed_on_a_command_line_and_a_bad_one_is_one_line(tmp_path):
+    path = tmp_path / "log.tsv"
+    path.write_text("uid\tiid\tcid\tts\n" + "".join(f"u{u}\ti{t % 4}\tc{t % 2}\t{100 + t}\n"
+                                                   for u in range(3) for t in range(5)))
+    table = ["data=table", f"data.builder.path={path}", "data.builder.string_ids=true",
+             *(f"data.builder.columns.{k}={v}" for k, v in
+               {"user_id": "uid", "item_id": "iid", "category_id": "cid", "timestamp": "ts"}.items()),
+             f"paths.cache_dir={tmp_path / 'cache'}", "model=majority", "logger=csv"]
+    for i, separator in enumerate(['"\\t"', "tab"]):  # Hydra hands over the two characters \ and t
+        proc = subprocess.run([sys.executable, "-m", "research.train", *table, f"data.builder.separator={separator}",
+                               f"hydra.run.dir={tmp_path / f'run{i}'}"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert (tmp_path / f"run{i}" / "metrics.json").is_file()
+    bad = subprocess.run([sys.executable, "-m", "research.train", *table, "data.builder.separator=ab",
+                          f"hydra.run.dir={tmp_path / 'bad'}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0
+    assert bad.stderr.strip().splitlines() == [
+        "error: data.builder.separator: 'ab' is not one character of one byte (write a tab as \\t or tab)"]

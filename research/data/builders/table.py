@@ -92,6 +92,18 @@ def parse_integers(frame: pl.DataFrame, columns: tuple[str, ...], path: Path) ->
     return out.with_columns(pl.col(f"_{c}").alias(c) for c in columns).drop(f"_{c}" for c in columns)
 
 
+SEPARATOR_ESCAPES = {"\\t": "\t", "tab": "\t"}
+
+
+def one_byte_separator(separator: str) -> str:
+    """The separator as typed on a command line (`\\t` or `tab` for a tab) -> one byte."""
+    separator = SEPARATOR_ESCAPES.get(separator, separator)
+    if len(separator.encode()) != 1:
+        raise ValueError(f"data.builder.separator: {separator!r} is not one character of one byte "
+                         f"(write a tab as \\t or tab)")
+    return separator
+
+
 class TableBuilder:
     def __init__(self, path: str, columns: dict, name: str = "table", separator: str = ",", has_header: bool = True,
                  behaviors: list[str] | None = None, time_range: list | None = None, string_ids: bool = False):
@@ -101,7 +113,7 @@ class TableBuilder:
         ISO dates (UTC), inclusive of `first`, exclusive of `last`. string_ids: keep user, item and
         category ids as text (they must still be non-empty); otherwise they must be integers."""
         self.path = Path(path).expanduser().resolve()
-        self.name, self.separator, self.has_header = name, separator, has_header
+        self.name, self.separator, self.has_header = name, one_byte_separator(separator), has_header
         missing = [c for c in INTEGER_COLUMNS if c not in columns]
         unknown = [c for c in columns if c not in CANONICAL]
         if missing or unknown:
