@@ -11,8 +11,8 @@ import tempfile
 
 import torch
 
-from research.data.cache import load_or_build
 from research.data.builders.amazon_s3rec import AmazonS3RecBuilder
+from research.data.cache import load_or_build
 from research.data.sequences import EventStore
 from research.data.splits import LeaveOneOut, event_positions
 

@@ -134,10 +134,12 @@ def plot_stay_shift(rows: list[dict], title: str):
 def stay_shift_rows(table_csv: Path) -> list[dict]:
     """From a research.table CSV: each row's mean stay and shift category acc@1."""
     with open(table_csv) as f:
-        records = [r for r in csv.DictReader(f) if r["metric"] in ("test/stay/category_acc@1", "test/shift/category_acc@1")]
+        wanted = ("test/stay/category_acc@1", "test/shift/category_acc@1")
+        records = [r for r in csv.DictReader(f) if r["metric"] in wanted]
     rows: dict[str, dict] = {}
     for r in records:
-        rows.setdefault(r["row"], {"model": r["row"]})["stay" if "/stay/" in r["metric"] else "shift"] = float(r["mean"])
+        slice_name = "stay" if "/stay/" in r["metric"] else "shift"
+        rows.setdefault(r["row"], {"model": r["row"]})[slice_name] = float(r["mean"])
     return [r for r in rows.values() if {"stay", "shift"} <= set(r)]
 
 

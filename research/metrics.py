@@ -48,7 +48,8 @@ def category_values(log_probs: torch.Tensor, targets: torch.Tensor) -> dict[str,
         "category_acc@1": (ranks < 1).double(),
         "category_acc@3": (ranks < 3).double(),
         # clamp: a model certain of the wrong class would otherwise give an infinite mean
-        "category_logloss": (-log_probs.gather(1, targets.unsqueeze(1)).squeeze(1)).clamp(max=-math.log(1e-12)).double(),
+        "category_logloss": (-log_probs.gather(1, targets.unsqueeze(1)).squeeze(1))
+        .clamp(max=-math.log(1e-12)).double(),
     }
 
 
@@ -147,7 +148,8 @@ def ctr_values(logits: torch.Tensor, labels: torch.Tensor, users: torch.Tensor) 
     _, dense_users = torch.unique(users, return_inverse=True)
     per_user, size = grouped_auc(logits, labels, dense_users)
     valid = ~per_user.isnan()
-    gauc = (per_user[valid] * size[valid]).sum() / size[valid].sum() if bool(valid.any()) else torch.tensor(float("nan"))
+    gauc = ((per_user[valid] * size[valid]).sum() / size[valid].sum() if bool(valid.any())
+            else torch.tensor(float("nan")))
     logloss = torch.nn.functional.binary_cross_entropy_with_logits(logits.double(), labels.double())
     return {"count": float(labels.numel()), "auc": float(auc[0]), "gauc": float(gauc), "logloss": float(logloss)}
 

@@ -8,7 +8,7 @@ cross-entropy and evaluated by AUC, GAUC and log-loss."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import lightning.pytorch as L
 import torch

@@ -60,7 +60,8 @@ def profile_features(events: pl.DataFrame, users: pl.DataFrame | None, category_
         before = pl.col(f"_before{k}")
         for w in windows:
             earlier = before.shift(w).over(user).fill_null(0)
-            columns.append(((before - earlier) / pl.min_horizontal(n, w)).fill_nan(0).alias(f"share_last{w}[{category_names[k - 1]}]"))
+            share = ((before - earlier) / pl.min_horizontal(n, w)).fill_nan(0)
+            columns.append(share.alias(f"share_last{w}[{category_names[k - 1]}]"))
         columns.append((before / n).fill_nan(0).alias(f"share_all[{category_names[k - 1]}]"))
         columns.append((pl.col("history_length") - pl.col(f"_seen{k}").shift(1).over(user))
                        .fill_null(NEVER).alias(f"recency[{category_names[k - 1]}]"))

@@ -9,8 +9,8 @@ only. The study lives in its storage (SQLite by default, any SQLAlchemy URL to s
 workers), so a killed sweep restarted with the same study name finishes the remaining trials:
 finished trials are kept and never rerun, and a trial whose worker died is marked failed once
 its heartbeat is older than `sweep.grace_period`. The driver follows each trial's validation
-curve and reports it to the study, so `sweep.pruner` (any Optuna pruner) can stop poor trials. Hydra's Optuna sweeper plugin is not used:
-its releases pin optuna<3 and cannot resume.
+curve and reports it to the study, so `sweep.pruner` (any Optuna pruner) can stop poor trials.
+Hydra's Optuna sweeper plugin is not used: its releases pin optuna<3 and cannot resume.
 """
 
 from __future__ import annotations
@@ -161,7 +161,8 @@ def write_summary(study: optuna.Study, directory: Path) -> None:
         writer = csv.writer(f)
         writer.writerow(["number", "state", "value", "worker", *keys])
         for t in trials:
-            writer.writerow([t.number, t.state.name, t.value, t.user_attrs.get("worker"), *(t.params.get(k) for k in keys)])
+            writer.writerow([t.number, t.state.name, t.value, t.user_attrs.get("worker"),
+                             *(t.params.get(k) for k in keys)])
     os.replace(tmp, directory / "trials.csv")
     if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         return

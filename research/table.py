@@ -104,7 +104,8 @@ def add_relative(spec: dict, results: dict[Cell, dict]) -> None:
         return
     reference = {(c.dataset, c.seed): m for c, m in results.items() if c.row == relative["row"]}
     if len(reference) != len({(c.dataset, c.seed) for c in results}):
-        raise SystemExit(f"error: relative_to.row '{relative['row']}' is not a row with a cell for every dataset and seed")
+        raise SystemExit(f"error: relative_to.row '{relative['row']}' is not a row with a cell for every dataset "
+                         f"and seed")
     for cell, metrics in results.items():
         ref = reference[(cell.dataset, cell.seed)]
         for metric, name in relative_names(relative).items():
@@ -151,7 +152,8 @@ def run_cell(cell: Cell, run_dir: Path) -> Path:
         proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT)
     (run_dir / ".running").unlink(missing_ok=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"cell {cell.row} / {cell.dataset or '-'} / seed {cell.seed} failed: see {run_dir}/stdout.log")
+        raise RuntimeError(f"cell {cell.row} / {cell.dataset or '-'} / seed {cell.seed} failed: "
+                           f"see {run_dir}/stdout.log")
     return run_dir
 
 
@@ -210,8 +212,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="cells trained at once (keep 1 on 2 cores)")
     parser.add_argument("--rows", nargs="+", metavar="LABEL", help="only these rows (default: all)")
     parser.add_argument("--results", type=Path, default=Path("results"))
-    parser.add_argument("--archive", type=Path, help="copy each cell's small files (metrics, config, run info, "
-                                                     "tree importances/rules) to ARCHIVE/<hash>/, e.g. results/table_runs")
+    parser.add_argument("--archive", type=Path,
+                        help="copy each cell's small files (metrics, config, run info, tree importances/rules) "
+                             "to ARCHIVE/<hash>/, e.g. results/table_runs")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every cell (data.root=...)")
     args = parser.parse_intermixed_args()
     spec = select_rows(load_spec(args.spec), args.rows)
@@ -220,7 +223,8 @@ def main() -> None:
     add_relative(spec, results)
     records = summarise(spec, results)
     spec["mask_history"] = sorted({r["mask_history"] for r in results.values()})
-    command = " ".join(["python -m research.table", str(args.spec), *(["--jobs", str(args.jobs)] if args.jobs > 1 else []),
+    jobs = ["--jobs", str(args.jobs)] if args.jobs > 1 else []
+    command = " ".join(["python -m research.table", str(args.spec), *jobs,
                         *(["--rows", *args.rows] if args.rows else []), *args.overrides])
     written = render(spec, records, args.results / spec["name"], command)
     if args.archive:

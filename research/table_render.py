@@ -138,8 +138,8 @@ def heatmaps(spec: dict, records: list[dict], path: Path) -> None:
     labels, datasets = row_labels(spec), list(spec["datasets"])
     index = {(r["row"], r["dataset"], r["metric"]): r["mean"] for r in records}
     metrics = spec["metrics"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(0.9 * len(datasets) * len(metrics) + 2.5, 0.45 * len(labels) + 2),
-                             squeeze=False)
+    size = (0.9 * len(datasets) * len(metrics) + 2.5, 0.45 * len(labels) + 2)
+    fig, axes = plt.subplots(1, len(metrics), figsize=size, squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         values = [[index.get((label, d, metric), math.nan) for d in datasets] for label in labels]
         image = ax.imshow(values, cmap="viridis_r" if metric in spec.get("lower_is_better", []) else "viridis",

@@ -47,7 +47,8 @@ def file_stream(path: Path, datamodule) -> tuple[pl.DataFrame, dict]:
     frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path)
     missing = [c for c in ("user_id", "item_id", "timestamp") if c not in frame.columns]
     if missing:
-        raise SystemExit(f"error: {path}: missing column(s) {missing}; expected user_id, item_id, timestamp[, behavior]")
+        raise SystemExit(f"error: {path}: missing column(s) {missing}; "
+                         f"expected user_id, item_id, timestamp[, behavior]")
     items = datamodule.data.items.select(pl.col("raw").alias("item_id"), pl.col("dense").alias("item"))
     try:
         frame = frame.with_columns(pl.col("item_id").cast(items["item_id"].dtype, strict=True),

@@ -113,8 +113,8 @@ class InterestTracker:
                 self.state = tuple(s.new_zeros(s.size(0), self.top.numel(), s.size(2)) for s in states)
             else:
                 if self.state[0].size(1) < self.top.numel():  # room for new users: zero state = no events
-                    self.state = tuple(torch.cat([s, s.new_zeros(s.size(0), self.top.numel() - s.size(1), s.size(2))], 1)
-                                       for s in self.state)
+                    grow = self.top.numel() - self.state[0].size(1)
+                    self.state = tuple(torch.cat([s, s.new_zeros(s.size(0), grow, s.size(2))], 1) for s in self.state)
                 previous = tuple(s[:, slots] for s in self.state)
                 h, state = self.model.step(batch, previous if len(previous) > 1 else previous[0])
                 states = state if isinstance(state, tuple) else (state,)

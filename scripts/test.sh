@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command of README.md: set-up, then the whole suite.
+# The test command of README.md: set-up, the linter, then the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -11,4 +11,5 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] &
     || { tail -20 /tmp/apt-postgresql.log >&2; exit 1; }
 fi
 source scripts/env.sh
+.venv/bin/ruff check .  # lint (rules in pyproject.toml), before the suite
 exec .venv/bin/python -m pytest "$@"

@@ -5,7 +5,6 @@ import csv
 
 import pytest
 import torch
-from hydra.utils import instantiate
 from torch.nn import functional as F
 
 from research import losses

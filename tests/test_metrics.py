@@ -70,7 +70,8 @@ def test_grouped_auc_matches_torchmetrics_and_averages_ties():
         assert float(auc[g]) == pytest.approx(float(binary_auroc(scores[rows], labels[rows])), abs=1e-6)
         assert size[g] == rows.sum()
     # one positive tied with one of two negatives: (1 + 0.5) / 2
-    tied, _ = metrics.grouped_auc(torch.tensor([1.0, 1.0, 0.0]), torch.tensor([1, 0, 0]), torch.zeros(3, dtype=torch.long))
+    tied, _ = metrics.grouped_auc(torch.tensor([1.0, 1.0, 0.0]), torch.tensor([1, 0, 0]),
+                                  torch.zeros(3, dtype=torch.long))
     assert float(tied[0]) == pytest.approx(0.75)
 
 

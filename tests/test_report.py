@@ -12,7 +12,8 @@ def test_report_collects_every_run_and_states_the_protocol(tmp_path):
         config = {"model": {"_target_": f"research.models.x.{model}"}, "task": {"name": "next_item"},
                   "data": {"name": "toy"}, "eval": {"mask_history": True}}
         (run / "config.yaml").write_text(yaml.safe_dump(config))
-        (run / "metrics.json").write_text(json.dumps({"test/ndcg@10": value, "time/train_epoch_seconds": 1.5, "test/category_acc@1": 0.5}))
+        (run / "metrics.json").write_text(json.dumps({"test/ndcg@10": value, "time/train_epoch_seconds": 1.5,
+                                                       "test/category_acc@1": 0.5}))
     (tmp_path / "1" / "run_info.json").write_text(json.dumps({"device": "cpu"}))  # runs before provenance: "?"
     rows = collect([tmp_path])
     assert [r["model"] for r in rows] == ["GRU4Rec", "SASRec"]

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import optuna
-from omegaconf import OmegaConf
 import pytest
+from omegaconf import OmegaConf
 
 from tests.conftest import ROOT, TINY_SYNTHETIC
 
@@ -109,9 +109,11 @@ def test_the_pruner_stops_a_trial_from_its_validation_curve_and_the_sweep_goes_o
 def test_the_validation_curve_has_one_line_per_training_epoch(tmp_path, make_cfg):
     from research.train import run
 
-    cfg = make_cfg("model=gru", "debug=fast", *TINY_SYNTHETIC, "trainer.max_epochs=3", "callbacks.early_stopping.patience=50")
+    cfg = make_cfg("model=gru", "debug=fast", *TINY_SYNTHETIC, "trainer.max_epochs=3",
+                   "callbacks.early_stopping.patience=50")
     run(cfg)
-    rows = [json.loads(line) for line in (Path(cfg.paths.output_dir) / "validation_curve.jsonl").read_text().splitlines()]
+    curve = Path(cfg.paths.output_dir) / "validation_curve.jsonl"
+    rows = [json.loads(line) for line in curve.read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0, 1, 2]  # no sanity check, no final validate() on the best checkpoint
     # each row is its own epoch's figures (no lag): the best checkpoint's validation equals the best row
     best = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())[cfg.task.monitor]

@@ -12,7 +12,8 @@ SPEC = {
     "name": "toy", "title": "toy", "seeds": [0, 1],
     "common": ["task=next_item", "debug=fast", "data.builder.num_users=150", "data.builder.num_items=80"],
     "datasets": {"": []},
-    "rows": [{"label": "Pop", "overrides": ["model=majority"]}, {"label": "Last", "overrides": ["model=last_category"]}],
+    "rows": [{"label": "Pop", "overrides": ["model=majority"]},
+             {"label": "Last", "overrides": ["model=last_category"]}],
     "metrics": ["test/hit@10", "test/category_logloss"],
     "lower_is_better": ["test/category_logloss"],
     "published": [{"label": "Paper", "values": {"test/hit@10": 0.99}}],
@@ -90,7 +91,8 @@ def test_the_long_layout_puts_each_dataset_model_pair_on_a_row_and_draws_heatmap
             "datasets": {"easy": [], "hard": []}, "rows": [{"label": "A"}, {"label": "B"}],
             "metrics": ["test/latency"], "lower_is_better": ["test/latency"], "mask_history": [True]}
     records = [{"row": r, "dataset": d, "metric": "test/latency", "mean": v, "std": float("nan"), "n": 1}
-               for (r, d), v in {("A", "easy"): 1.0, ("B", "easy"): 2.0, ("A", "hard"): 5.0, ("B", "hard"): 3.0}.items()]
+               for (r, d), v in {("A", "easy"): 1.0, ("B", "easy"): 2.0, ("A", "hard"): 5.0,
+                                 ("B", "hard"): 3.0}.items()]
     md, _, tex, png = render(spec, records, tmp_path / "grid", "cmd")
     lines = md.read_text().splitlines()
     assert "| data | model | test/latency |" in lines

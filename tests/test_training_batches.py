@@ -29,7 +29,8 @@ class BatchRecorder(L.Callback):
 def fed_batches(make_cfg, tmp_path: Path, name: str, *overrides: str) -> dict:
     path = tmp_path / f"{name}.json"
     run(make_cfg("model=gru", "logger=csv", "trainer.max_epochs=3", "datamodule.batch_size=32", "threads=1",
-                 f"paths.output_dir={tmp_path / name}", "+callbacks.recorder._target_=tests.test_training_batches.BatchRecorder",
+                 f"paths.output_dir={tmp_path / name}",
+                 "+callbacks.recorder._target_=tests.test_training_batches.BatchRecorder",
                  f"+callbacks.recorder.path={path}", *TINY_SYNTHETIC, *overrides))
     return json.loads(path.read_text())
 

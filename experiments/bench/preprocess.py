@@ -94,7 +94,8 @@ def child(kind: str, source: Path, out: Path, rows_per_bucket: int | None) -> No
 
 def measure(kind: str, source: Path, out: Path, rows_per_bucket: int | None) -> dict:
     extra = ["--rows-per-bucket", str(rows_per_bucket)] if rows_per_bucket else []
-    proc = subprocess.run([sys.executable, __file__, "--child", kind, "--source", str(source), "--out", str(out), *extra],
+    proc = subprocess.run([sys.executable, __file__, "--child", kind, "--source", str(source), "--out", str(out),
+                           *extra],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"{kind} pipeline failed:\n{proc.stderr[-3000:]}")
@@ -163,7 +164,8 @@ def main() -> None:
     print(f"polars pipeline: {args.rows_per_bucket or pipeline.ROWS_PER_BUCKET:,} rows per user range.")
     extra = f" --rows-per-bucket {args.rows_per_bucket}" if args.rows_per_bucket else ""
     extra += f" --repeat {args.repeat}" if args.repeat > 1 else ""
-    print(f"Command: `python experiments/bench/preprocess.py --rows {args.rows} --pipelines {' '.join(args.pipelines)}{extra}`")
+    pipelines = " ".join(args.pipelines)
+    print(f"Command: `python experiments/bench/preprocess.py --rows {args.rows} --pipelines {pipelines}{extra}`")
 
 
 if __name__ == "__main__":

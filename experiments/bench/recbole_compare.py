@@ -602,7 +602,8 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}.",
         f"Model hyper-parameters: RecBole {rb['hyper_parameters']} (its {recbole_name}.yaml); ours {ours_hp}; "
         f"identical on {', '.join(compared)}: {same_model}"
-        f"{'' if same_model else ' (ours, RecBole: ' + str(differ) + ')'}. Batches: ours {ours_batch} user windows (every position a target), RecBole "
+        f"{'' if same_model else ' (ours, RecBole: ' + str(differ) + ')'}. "
+        f"Batches: ours {ours_batch} user windows (every position a target), RecBole "
         f"{params['train_batch_size']} single-target prefixes.",
         f"Protocol: {protocol['users']} users, {protocol['items']} items, {protocol['train_targets']} training "
         f"targets per epoch, {protocol['val_targets']} validation / {protocol['test_targets']} test targets "

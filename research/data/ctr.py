@@ -46,7 +46,8 @@ class NegativeSampler:
             items[pending[~seen]] = draws[~seen]
             pending = pending[seen]
         if pending.numel():
-            raise RuntimeError(f"ctr negatives: no unseen item found for {pending.numel()} users in {MAX_ROUNDS} rounds")
+            raise RuntimeError(f"ctr negatives: no unseen item found for {pending.numel()} users "
+                               f"in {MAX_ROUNDS} rounds")
         return items
 
 

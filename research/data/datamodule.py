@@ -8,8 +8,8 @@ positives paired with sampled negatives: see ctr.py)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import lightning.pytorch as L
 import torch

@@ -11,9 +11,10 @@ Preprocessing turns it into dense ints with 0 reserved for padding (see transfor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import polars as pl
 import torch

@@ -99,7 +99,8 @@ def id_maps(users: pl.Series, pairs: pl.DataFrame, behaviors: pl.Series | None) 
         "category": dense_ids(cat_of_item["category_id"], 1),
     }
     maps["item"] = maps["item"].with_columns(
-        dense_of(maps["category"], lookup(cat_of_item, maps["item"]["raw"], "item_id")["category_id"]).alias("category"))
+        dense_of(maps["category"], lookup(cat_of_item, maps["item"]["raw"], "item_id")["category_id"])
+        .alias("category"))
     if behaviors is not None:
         maps["behavior"] = dense_ids(behaviors, 1)
     return maps

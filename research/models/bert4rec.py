@@ -6,9 +6,9 @@ random `mask_prob` share of real events replaced by a [MASK] vector (item, categ
 behaviour alike, so nothing of a masked event leaks); the targets are the masked events, and
 each masked position sees the events on both sides. A `last_only_prob` share of windows
 masks only the latest event instead: the inference task itself (RecBole's `ft_ratio`, 0.5 by
-default there, drawn per batch; here per window, the same share with less variance). Inference: a [MASK] is appended after
-the latest event and its output predicts the next one, so evaluation uses the same
-past-only input as every other model. Positions count back from the latest token, so the
+default there, drawn per batch; here per window, the same share with less variance).
+Inference: a [MASK] is appended after the latest event and its output predicts the next one,
+so evaluation uses the same past-only input as every other model. Positions count back from the latest token, so the
 output does not depend on the amount of left padding.
 
 Only the last output predicts anything (the others are contextual states of the history):
@@ -17,7 +17,7 @@ the model is not causal position by position, and says so with `causal = False`.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

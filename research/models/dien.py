@@ -44,7 +44,8 @@ class DIEN(nn.Module):
         weights = item_weights(meta.train_item_counts, aux_negatives, "DIEN aux_negatives")  # items 1..N
         self.register_buffer("aux_weights", weights.float(), persistent=False)
         self.extractor = LeftPaddedRNN(nn.GRU(dim, dim, batch_first=True))
-        self.aux_net = Tower(2 * dim, aux_mlp, "sigmoid")  # batch norm first, as the DIEN code: the inputs are tiny at init
+        # batch norm first, as the DIEN code: the inputs are tiny at init
+        self.aux_net = Tower(2 * dim, aux_mlp, "sigmoid")
         self.attention = TargetAttention(dim, attention_mlp, attention_activation, normalize=True)
         self.evolution = AUGRU(dim, dim)
         self.tower = Tower(4 * dim, mlp, activation, dropout)

@@ -11,7 +11,7 @@ really better than SASRec?").
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

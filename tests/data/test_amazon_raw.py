@@ -11,7 +11,8 @@ from research.data.schema import BadInput
 REVIEWS = [{"reviewerID": "A1", "asin": "B01", "unixReviewTime": 1400000000, "overall": 5.0},
            {"reviewerID": "A1", "asin": "B02", "unixReviewTime": 1400000100, "reviewText": "it's \"fine\""},
            {"reviewerID": "A2", "asin": "B03", "unixReviewTime": 1400000200}]
-META_2014 = ["{'asin': 'B01', 'title': \"Girl's Kit\", 'categories': [['Beauty', 'Skin Care', 'Face'], ['Beauty', 'Tools']]}",
+META_2014 = ["{'asin': 'B01', 'title': \"Girl's Kit\", "
+             "'categories': [['Beauty', 'Skin Care', 'Face'], ['Beauty', 'Tools']]}",
              "{'asin': 'B02', 'categories': [['Beauty', \"Men's Grooming\"]], 'salesRank': {'Beauty': 12}}",
              "{'asin': 'B03', 'categories': [['Beauty']]}"]
 META_2018 = [{"asin": "B01", "category": ["Beauty", "Skin Care", "Face"], "main_cat": "Beauty"},

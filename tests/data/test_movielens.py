@@ -30,7 +30,8 @@ def ml1m(tmp_path):
     root = tmp_path / "ml-1m"
     root.mkdir()
     (root / "ratings.dat").write_text("1::10::5::978300760\n1::20::3::978300761\n1::10::4::978300762\n")
-    (root / "movies.dat").write_text("10::Toy Story (1995)::Animation|Children's|Comedy\n20::Heat (1995)::Action|Crime\n")
+    (root / "movies.dat").write_text("10::Toy Story (1995)::Animation|Children's|Comedy\n"
+                                     "20::Heat (1995)::Action|Crime\n")
     return root
 
 

@@ -1,6 +1,5 @@
-import torch
-
 import pytest
+import torch
 
 from research.data.splits import GlobalTimeSplit, LeaveOneOut, UserHoldout
 

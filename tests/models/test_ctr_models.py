@@ -13,7 +13,8 @@ from research.models.components.augru import AUGRU, AUGRUCell
 from research.models.components.ctr import CTROutput
 from research.train import run
 from tests.conftest import TINY_SYNTHETIC, models_supporting
-from tests.models.test_protocol import NUM_ITEMS, left_pad, meta  # noqa: F401  (fixture)
+from tests.models.conftest import NUM_ITEMS
+from tests.models.test_protocol import left_pad
 
 CTR_MODELS = models_supporting("ctr")
 

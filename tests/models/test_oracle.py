@@ -11,7 +11,6 @@ from hydra.utils import instantiate
 
 from research.data.builders.synthetic import PARAMS_FILE
 from research.data.simulator import SimulatorParams
-from tests.models.test_protocol import meta  # noqa: F401  (fixture)
 
 TINY = ["model=oracle", "data.builder.num_users=40", "data.builder.num_items=12", "data.builder.num_categories=3",
         "data.builder.mean_events=5", "data.builder.min_events=3", "data.builder.max_events=7",

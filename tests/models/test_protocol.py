@@ -12,8 +12,8 @@ from hydra.utils import instantiate
 from research.data.schema import DatasetMeta
 from research.losses import FullSoftmaxCE
 from tests.conftest import CONF, model_class, models_supporting, options
+from tests.models.conftest import NUM_BEHAVIORS, NUM_CATEGORIES, NUM_ITEMS
 
-NUM_ITEMS, NUM_CATEGORIES, NUM_BEHAVIORS = 40, 5, 4
 # window models; the oracle and the profile-tree models read whole histories instead
 # (tests/models/test_oracle.py, tests/test_profiles.py)
 WINDOW_MODELS = [m for m in models_supporting("next_item", "next_category")
@@ -32,16 +32,6 @@ def variants(model: str) -> list[str]:
 SHAPE_VARIANTS = ["gru model.embedding_size=16 model.hidden_size=24"]
 SEQUENCE_MODELS = [v for m in WINDOW_MODELS for v in variants(m)] + SHAPE_VARIANTS
 CAUSAL_MODELS = [v for v in SEQUENCE_MODELS if getattr(model_class(v.split()[0]), "causal", True)]
-
-
-@pytest.fixture
-def meta() -> DatasetMeta:
-    item_category = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(NUM_ITEMS) % NUM_CATEGORIES + 1])
-    return DatasetMeta(
-        name="toy", num_items=NUM_ITEMS, num_categories=NUM_CATEGORIES, num_behaviors=NUM_BEHAVIORS,
-        item_category=item_category, train_item_counts=torch.arange(NUM_ITEMS + 1),
-        train_category_counts=torch.arange(NUM_CATEGORIES + 1), category_names=tuple("abcde"),
-    )
 
 
 def build(name: str, meta: DatasetMeta, make_cfg) -> torch.nn.Module:

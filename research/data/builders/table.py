@@ -145,7 +145,8 @@ class TableBuilder:
         if self.time_range:
             first, last = self.time_range
             inside = (pl.col("timestamp") >= first) & (pl.col("timestamp") < last)
-            info["dropped_outside_time_range"] = events.filter(~inside).select(pl.len()).collect(engine="streaming").item()
+            outside = events.filter(~inside).select(pl.len())
+            info["dropped_outside_time_range"] = outside.collect(engine="streaming").item()
             events = events.filter(inside)
         return RawLog(events=events, info=info)
 
@@ -236,7 +237,8 @@ class TableBuilder:
             out = out.with_columns(pl.col(column).str.strip_chars())
             bad = out.filter(pl.col(column).is_null() | (pl.col(column) == ""))
             if bad.height:
-                raise BadInput(f"{self.path}: line {bad['line'][0]}, column {column}: empty id ({bad.height} such rows)")
+                raise BadInput(f"{self.path}: line {bad['line'][0]}, column {column}: empty id "
+                               f"({bad.height} such rows)")
         result = out.select(*INTEGER_COLUMNS,
                             *([pl.col("behavior").str.strip_chars()] if "behavior" in out.columns else []), "line")
         if self.behaviors is not None and "behavior" in result.columns:
@@ -246,4 +248,5 @@ class TableBuilder:
                 raise BadInput(f"{self.path}: line {row['line']}, column behavior: unknown type {row['behavior']!r} "
                                f"(expected one of {self.behaviors}; {bad.height} such rows)")
         # the data row's 0-based position, as the fast reader numbers it
-        return result.with_columns((pl.col("line").cast(pl.Int64) - 1 - int(self.has_header and self.path.suffix != ".parquet")).alias("order")).drop("line")
+        header = int(self.has_header and self.path.suffix != ".parquet")
+        return result.with_columns((pl.col("line").cast(pl.Int64) - 1 - header).alias("order")).drop("line")

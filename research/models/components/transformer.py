@@ -18,7 +18,7 @@ biases, as BERT and RecBole.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
