@@ -23,6 +23,7 @@ import polars as pl
 import torch
 
 from research.data.builders.synthetic import PARAMS_FILE
+from research.data.cache import id_map
 from research.data.sequences import EvalTargets
 from research.data.simulator import SimulatorParams
 from research.data.splits import event_positions
@@ -43,8 +44,8 @@ def hidden_transitions(directory: Path, num_categories: int) -> np.ndarray:
     """(C, C) the simulator's true transition matrix of hidden interests, in dense category
     order, averaged over profile groups weighted by their number of users."""
     params = SimulatorParams.load(directory / PARAMS_FILE)
-    raw = pl.read_parquet(directory / "categories.parquet").sort("dense")["raw"].cast(pl.Int64).to_numpy()
-    groups = pl.read_parquet(directory / "users.parquet")["group"].to_numpy()
+    raw = id_map(directory, "categories")["raw"].cast(pl.Int64).to_numpy()
+    groups = id_map(directory, "users")["group"].to_numpy()
     weights = np.bincount(groups, minlength=params.transition.shape[0]) / groups.size
     mean = np.einsum("g,gij->ij", weights, params.transition)
     return mean[raw][:, raw][:num_categories, :num_categories]

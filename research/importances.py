@@ -11,7 +11,15 @@ import json
 import statistics
 from pathlib import Path
 
+from hydra.utils import get_class
+from omegaconf import OmegaConf
+
 from research import table
+
+
+def model_class(run_dir: Path) -> type:
+    """The model class a finished run trained (from its resolved config)."""
+    return get_class(OmegaConf.load(run_dir / "config.yaml").model._target_)
 
 
 def top_features(spec_path: Path, top: int) -> list[str]:
@@ -29,7 +37,7 @@ def top_features(spec_path: Path, top: int) -> list[str]:
                     values.setdefault(name, []).append(value)
             mean = sorted(((statistics.fmean(v), n) for n, v in values.items()), reverse=True)[:top]
             where = f"{spec['name']}" + (f" / {dataset}" if dataset else "")
-            kind = "permutation (accuracy drop)" if "gbdt" in " ".join(row["overrides"]) else "impurity"
+            kind = model_class(files[0].parent).importance_kind
             lines += [f"### {row['label']} on {where}", "",
                       f"{kind} importance, mean over {len(files)} seed(s):", "",
                       "| rank | feature | importance |", "|---|---|---|"]

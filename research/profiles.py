@@ -141,6 +141,8 @@ class ProfileModel(nn.Module):
         top = dict(sorted(importances.items(), key=lambda kv: -kv[1]))
         return {"feature_importances.json": json.dumps(top, indent=2), **self.explain()}
 
+    importance_kind = "impurity"  # what `importances` measures (reported with the figures)
+
     def importances(self, datamodule) -> dict[str, float]:
         return {n: float(v) for n, v in zip(self.names, self.estimator.feature_importances_)}
 

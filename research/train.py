@@ -114,9 +114,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
         torch.set_num_threads(int(cfg.threads))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     check_supported(get_class(cfg.model._target_), cfg.task.name)  # before any data is built
-    if cfg.eval.migration_latency and cfg.split._target_.endswith("LeaveOneOut"):
-        raise IncompatibleConfig("eval.migration_latency needs consecutive targets per user (split=user_holdout); "
-                                 "leave-one-out has one per user")
+    if cfg.eval.migration_latency and not get_class(cfg.split._target_).consecutive_targets:
+        raise IncompatibleConfig(f"eval.migration_latency needs consecutive targets per user (split=user_holdout); "
+                                 f"split {cfg.split._target_.rsplit('.', 1)[-1]} has one per user")
 
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule.meta, datamodule.targets_per_batch)

@@ -7,6 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from research.importances import model_class
 from research.profiles import NEVER, profile_features
 from tests.conftest import TINY_SYNTHETIC
 
@@ -61,6 +62,9 @@ def test_tree_models_fit_predict_and_explain_themselves(model, make_cfg, tmp_pat
     importances = json.loads((tmp_path / "run" / "feature_importances.json").read_text())
     values = list(importances.values())
     assert values == sorted(values, reverse=True) and len(values) > 20
+    # research.importances names the kind from the run's own model class, not from its overrides
+    expected = "permutation (accuracy drop)" if model == "gbdt_profile" else "impurity"
+    assert model_class(tmp_path / "run").importance_kind == expected
     if model == "tree_profile":
         rules = (tmp_path / "run" / "tree_rules.txt").read_text()
         assert "|--- " in rules and "class:" in rules

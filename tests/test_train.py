@@ -6,10 +6,11 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
-from research.models import NEURAL_TASKS
+from research.models import SEQUENCE_TASKS
 from research.train import run
-from tests.conftest import ROOT, TINY_SYNTHETIC, options
+from tests.conftest import CONF, ROOT, TINY_SYNTHETIC, options
 
 MISSION_KEYS = [f"{m}@{k}" for m in ("hit", "ndcg", "mrr") for k in (5, 10, 20)]
 CATEGORY_KEYS = ["category_acc@1", "category_acc@3", "category_macro_f1", "category_logloss"]
@@ -53,8 +54,9 @@ def test_every_model_and_task_runs(model, task, make_cfg, tmp_path):
     assert len(report) == 6 and {"precision", "recall", "f1", "support"} <= set(report[0])
 
 
-def test_neural_models_support_every_task():
-    assert {"next_item", "next_category", "multi_task"} == NEURAL_TASKS
+def test_sequence_tasks_are_every_task_config_on_event_windows():
+    tasks = {t: yaml.safe_load((CONF / "task" / f"{t}.yaml").read_text()) for t in options("task")}
+    assert {t for t, c in tasks.items() if c["examples"] == "sequence"} == SEQUENCE_TASKS
 
 
 def test_trained_run_keeps_checkpoint_config_and_logs(make_cfg, tmp_path):

@@ -161,6 +161,12 @@ def load_or_build(builder: Builder, cache_dir: str | Path, min_user_events: int 
     return read(ensure_built(builder, cache_dir, min_user_events))
 
 
+def id_map(directory: Path, name: str) -> pl.DataFrame:
+    """One id map of a built dataset ("items", "categories", "users"), in dense-id order:
+    raw, dense and the map's own columns (an item's category, a user's profile)."""
+    return pl.read_parquet(directory / f"{name}.parquet").sort("dense")
+
+
 def read(directory: Path) -> ProcessedData:
     behaviors = directory / "behaviors.parquet"
     return ProcessedData(

@@ -30,6 +30,8 @@ class LeaveOneOut:
     """Per user, by time: last event = test, second-to-last = validation, the rest train
     (SASRec / S3-Rec protocol). Users need at least 3 events."""
 
+    consecutive_targets = False  # one validation and one test target per user
+
     def __call__(self, lengths: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor) -> Split:
         if bool((lengths < 3).any()):
             raise ValueError("leave-one-out split: every user needs >= 3 events (raise data.min_user_events)")
@@ -45,6 +47,8 @@ class GlobalTimeSplit:
     """One global clock: events before the `val_fraction + test_fraction` quantile of all
     timestamps train; events after it are validation, then test targets. Every target keeps
     its whole past as input (including earlier validation events, which precede it)."""
+
+    consecutive_targets = True  # every event after the cut is a target
 
     def __init__(self, val_fraction: float = 0.1, test_fraction: float = 0.1):
         if not (0 < val_fraction and 0 < test_fraction and val_fraction + test_fraction < 1):
@@ -69,6 +73,8 @@ class UserHoldout:
     never trained on, and every position p >= 1 of their sequences is a target (predicted from
     events 0 .. p-1). The protocol for whole-trajectory measures such as migration latency,
     and for generalisation to unseen users."""
+
+    consecutive_targets = True  # every position of a held-out user is a target
 
     def __init__(self, val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0):
         if not (0 < val_fraction and 0 < test_fraction and val_fraction + test_fraction < 1):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-NEURAL_TASKS = frozenset({"next_item", "next_category", "multi_task"})
+SEQUENCE_TASKS = frozenset({"next_item", "next_category", "multi_task"})  # the tasks on event windows (not ctr)
 
 
 @runtime_checkable

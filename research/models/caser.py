@@ -19,13 +19,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from research.data.schema import DatasetMeta
-from research.models import NEURAL_TASKS
+from research.models import SEQUENCE_TASKS
 from research.models.components.embedding import EventEmbedding
 from research.models.components.heads import TiedHeads
 
 
 class Caser(nn.Module):
-    supported_tasks = NEURAL_TASKS
+    supported_tasks = SEQUENCE_TASKS
 
     def __init__(self, meta: DatasetMeta, hidden_size: int = 64, window: int = 5, num_horizontal: int = 16,
                  num_vertical: int = 4, dropout: float = 0.2, item_dropout: float = 0.0,

@@ -26,6 +26,8 @@ class GBDTProfile(ProfileModel):
                                               max_leaf_nodes=self.max_leaf_nodes, early_stopping=True,
                                               random_state=self.seed)
 
+    importance_kind = "permutation (accuracy drop)"
+
     def importances(self, datamodule) -> dict[str, float]:
         users, positions = datamodule.split.val[:, 0], datamodule.split.val[:, 1]
         rows = self.offsets[users] + positions

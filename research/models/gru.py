@@ -11,14 +11,14 @@ import torch
 from torch import nn
 
 from research.data.schema import DatasetMeta
-from research.models import NEURAL_TASKS
+from research.models import SEQUENCE_TASKS
 from research.models.components.embedding import EventEmbedding
 from research.models.components.heads import TiedHeads
 from research.models.components.recurrent import LeftPaddedRNN
 
 
 class GRU4Rec(nn.Module):
-    supported_tasks = NEURAL_TASKS
+    supported_tasks = SEQUENCE_TASKS
     cell: type[nn.RNNBase] = nn.GRU  # subclasses swap the recurrent cell (see lstm.py)
 
     def __init__(self, meta: DatasetMeta, hidden_size: int = 64, num_layers: int = 1, dropout: float = 0.2,

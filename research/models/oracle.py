@@ -17,8 +17,10 @@ import torch
 from torch import nn
 
 from research.data.builders.synthetic import PARAMS_FILE
+from research.data.cache import id_map
 from research.data.schema import DatasetMeta
 from research.data.simulator import SimulatorParams
+from research.models import SEQUENCE_TASKS
 from research.models.components.heads import mask_padding
 
 
@@ -29,9 +31,7 @@ def dense_parameters(meta: DatasetMeta) -> dict[str, torch.Tensor]:
         raise ValueError(f"model=oracle needs the simulator's parameters ({PARAMS_FILE}); "
                          f"dataset '{meta.name}' at {directory} has none (use data=synthetic)")
     params = SimulatorParams.load(directory / PARAMS_FILE)
-    categories = pl.read_parquet(directory / "categories.parquet").sort("dense")
-    items = pl.read_parquet(directory / "items.parquet").sort("dense")
-    users = pl.read_parquet(directory / "users.parquet").sort("dense")
+    categories, items, users = (id_map(directory, name) for name in ("categories", "items", "users"))
     raw_category = categories["raw"].cast(pl.Int64).to_numpy()  # dense d -> raw category of d+1
     if raw_category.size != params.transition.shape[1]:
         raise ValueError(f"model=oracle: the data has {raw_category.size} categories, the simulator "
@@ -75,7 +75,7 @@ class OracleHeads(nn.Module):
 
 
 class Oracle(nn.Module):
-    supported_tasks = frozenset({"next_item", "next_category", "multi_task"})
+    supported_tasks = SEQUENCE_TASKS
     reads_window = False  # reads the user's full history and the simulator's parameters instead
 
     def __init__(self, meta: DatasetMeta):

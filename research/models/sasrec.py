@@ -17,14 +17,14 @@ import torch
 from torch import nn
 
 from research.data.schema import DatasetMeta
-from research.models import NEURAL_TASKS
+from research.models import SEQUENCE_TASKS
 from research.models.components.embedding import EventEmbedding, init_embedding
 from research.models.components.heads import TiedHeads
 from research.models.components.transformer import Block, TransformerEncoder, attention_mask
 
 
 class SASRec(nn.Module):
-    supported_tasks = NEURAL_TASKS
+    supported_tasks = SEQUENCE_TASKS
 
     def __init__(self, meta: DatasetMeta, block: Callable[..., Block], max_len: int = 50, hidden_size: int = 64,
                  num_layers: int = 2, num_heads: int = 2, dropout: float = 0.5, attention_dropout: float = 0.5,
