@@ -44,7 +44,24 @@ class EpochTimer(L.Callback):
         seconds = (self._train_end or time.perf_counter()) - self._t0
         self.train_seconds.append(seconds)
         pl_module.log("time/train_epoch_seconds", seconds, on_epoch=True)
-        log.info("epoch %d: %.2f s training", trainer.current_epoch, seconds)
+        log.info("epoch %d: %.2f s training%s", trainer.current_epoch, seconds, self.progress(trainer))
+
+    @staticmethod
+    def progress(trainer) -> str:
+        """The epoch's monitored validation metric (and the best so far) and training loss, so
+        that a log file reads one line per epoch."""
+        metrics, parts = trainer.callback_metrics, []
+        checkpoint = trainer.checkpoint_callback
+        if checkpoint is not None and checkpoint.monitor in metrics:
+            value = float(metrics[checkpoint.monitor])
+            # Lightning runs checkpoint callbacks last: its best does not count this epoch yet
+            earlier = checkpoint.best_model_score
+            pick = max if checkpoint.mode == "max" else min
+            best = value if earlier is None else pick(value, float(earlier))
+            parts.append(f"{checkpoint.monitor} {value:.4f} (best {best:.4f})")
+        if "train/loss" in metrics:
+            parts.append(f"train/loss {float(metrics['train/loss']):.4f}")
+        return "; " + ", ".join(parts) if parts else ""
 
     def summary(self) -> dict[str, float]:
         out = {}

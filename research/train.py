@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import hydra
@@ -18,6 +19,7 @@ import lightning.pytorch as L
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
+from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from research.callbacks import EpochTimer, RNGState, ValidationCurve
@@ -124,11 +126,15 @@ def run(cfg: DictConfig) -> dict[str, float]:
         module.model.compile()  # in place: parameter names, and so checkpoints, are unchanged
     timer = EpochTimer()
     callbacks = [instantiate(c) for c in cfg.callbacks.values()] if module.trainable else []
+    interactive = sys.stdout.isatty()
+    if not interactive:  # a log file: one line per epoch (EpochTimer), no bar redrawn with \r
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = [instantiate(c) for c in cfg.logger.values()]
     resume_from = resume_checkpoint(out) if cfg.resume and module.trainable else None
     extra = [ValidationCurve(out / "validation_curve.jsonl", resume=resume_from is not None), RNGState()] \
         if module.trainable else []
-    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, timer, *extra], logger=loggers)
+    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, timer, *extra], logger=loggers,
+                          enable_progress_bar=interactive)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
         logger.log_hyperparams(resolved)
@@ -169,8 +175,18 @@ def _finish_wandb() -> None:
         wandb.finish()
 
 
+def quiet_libraries() -> None:
+    """Lightning's per-run notices (accelerators found, tips, checkpoint restores) and one
+    known deprecation inside Lightning on current torch (../shared/STACK.md) are not news to
+    the reader of a run's log; their warnings and errors still print."""
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
+    quiet_libraries()
     try:
         results = run(cfg)
     except (IncompatibleConfig, BadInput, FileNotFoundError) as err:

@@ -103,3 +103,19 @@ def test_incompatible_model_and_task_fail_in_one_line_before_any_data_is_built(t
 def test_compile_and_mixed_precision_are_config_switches(make_cfg):
     results = run(make_cfg("model=gru", "compile=true", "trainer.precision=bf16-mixed", "debug=fast", *TINY_SYNTHETIC))
     assert 0 <= results["test/ndcg@10"] <= 1
+
+
+def test_a_run_logged_to_a_file_reads_one_line_per_epoch(tmp_path):
+    """Output that is not a terminal (a file, a pipe, a scheduler's log) gets no progress bar,
+    no escape codes and no library notices: one line per epoch with its metrics."""
+    proc = subprocess.run([sys.executable, "-m", "research.train", "model=gru", *TINY_SYNTHETIC,
+                           "trainer.max_epochs=3", "logger=csv", f"paths.cache_dir={tmp_path / 'cache'}",
+                           f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert "\r" not in log and "\x1b" not in log
+    assert "GPU available" not in log and "Tip:" not in log and "LeafSpec" not in log
+    epochs = [line for line in log.splitlines() if " s training; val/ndcg@10 " in line]
+    assert [line.split(" - ", 1)[1].split(":")[0] for line in epochs] == ["epoch 0", "epoch 1", "epoch 2"]
+    assert all("(best " in line and "train/loss " in line for line in epochs)
