@@ -15,8 +15,8 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from research.io import write_json
 from research.runs import load_run
-from research.train import write_json
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from research.train import write_json
+from research.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -156,23 +156,20 @@ def write_summary(study: optuna.Study, directory: Path) -> None:
     """trials.csv, best.json, best_config.yaml; each replaced atomically (workers may race)."""
     trials = study.get_trials(deepcopy=False)
     keys = sorted({k for t in trials for k in t.params})
-    tmp = directory / f"trials.csv.{os.getpid()}.tmp"
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(directory / "trials.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["number", "state", "value", "worker", *keys])
         for t in trials:
             writer.writerow([t.number, t.state.name, t.value, t.user_attrs.get("worker"),
                              *(t.params.get(k) for k in keys)])
-    os.replace(tmp, directory / "trials.csv")
     if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         return
     best = study.best_trial
     run_dir = Path(best.user_attrs["run_dir"])
     write_json(directory / "best.json", {"number": best.number, "value": best.value, "params": best.params,
                                          "metrics": json.loads((run_dir / "metrics.json").read_text())})
-    tmp = directory / f"best_config.yaml.{os.getpid()}.tmp"
-    shutil.copyfile(run_dir / "config.yaml", tmp)
-    os.replace(tmp, directory / "best_config.yaml")
+    with atomic_path(directory / "best_config.yaml") as tmp:
+        shutil.copyfile(run_dir / "config.yaml", tmp)
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")

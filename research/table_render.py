@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+
+from research.io import atomic_path, write_text  # noqa: E402
 
 
 def columns(spec: dict) -> list[tuple[str, str]]:
@@ -85,11 +86,6 @@ def header(spec: dict) -> list[str]:
     return ["model"] + [f"{d} {m}".strip() for d, m in columns(spec)]
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
 
 def markdown(spec: dict, records: list[dict], command: str) -> str:
     lines = [f"# {spec.get('title', spec['name'])}", "", "| " + " | ".join(header(spec)) + " |",
@@ -127,10 +123,9 @@ def save_figure(fig, spec: dict, path: Path) -> None:
     """Titled, laid out, written atomically."""
     fig.suptitle(spec.get("title", spec["name"]), fontsize=10)
     fig.tight_layout()
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def heatmaps(spec: dict, records: list[dict], path: Path) -> None:
@@ -180,13 +175,11 @@ def chart(spec: dict, records: list[dict], path: Path) -> None:
 def render(spec: dict, records: list[dict], base: Path, command: str) -> list[Path]:
     base.parent.mkdir(parents=True, exist_ok=True)
     md, csv_path, tex, png = (base.with_suffix(s) for s in (".md", ".csv", ".tex", ".png"))
-    write_atomic(md, markdown(spec, records, command))
-    tmp = csv_path.with_suffix(f".csv.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="") as f:
+    write_text(md, markdown(spec, records, command))
+    with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["row", "dataset", "metric", "mean", "std", "n"])
         writer.writeheader()
         writer.writerows(records)
-    os.replace(tmp, csv_path)
-    write_atomic(tex, latex(spec, records))
+    write_text(tex, latex(spec, records))
     chart(spec, records, png)
     return [md, csv_path, tex, png]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import polars as pl
 import torch
 
+from research.io import atomic_path
 from research.tracking import InterestTracker
 
 log = logging.getLogger(__name__)
@@ -118,9 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     if "state" in result.columns:
         result = result.with_columns(name_of.gather(result["state"].to_numpy()).alias("true_state")).drop("state")
     path = args.out or args.run_dir / "interest_states.parquet"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    result.write_parquet(tmp)
-    os.replace(tmp, path)  # never a half-written output
+    with atomic_path(path) as tmp:
+        result.write_parquet(tmp)
     summary = {"events": stream.height, "users": len(tracker.slots), "tracker_seconds": round(seconds, 3),
                "events_per_second": round(stream.height / seconds) if seconds else None,
                "migrations_flagged": int(out["migrated"].sum()) if stream.height else 0,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -24,18 +23,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from research.callbacks import EpochTimer, RNGState, ValidationCurve
 from research.data.schema import BadInput
+from research.io import write_json
 from research.models import FittedOnData
 from research.module import SequenceRecModule
 from research.tasks import IncompatibleConfig, check_supported
 
 log = logging.getLogger(__name__)
-
-
-def write_json(path: Path, payload: dict) -> None:
-    """Atomic: readers never see a half-written file."""
-    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # unique: several writers may race
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    os.replace(tmp, path)
 
 
 def provenance() -> dict:
