@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from research import CONF
 from research.data.builders.synthetic import PARAMS_FILE
 from research.data.cache import id_map
 from research.data.sequences import EvalTargets
@@ -62,8 +63,7 @@ def predict_targets(module, store, targets: torch.Tensor, max_len: int, batch_si
     for start in range(0, len(data), batch_size):
         batch = data.__getitems__(list(range(start, min(start + batch_size, len(data)))))
         h = module.model(batch)[:, -1]
-        scores = module.model.heads.item_logits(h) if module.task.item_weight > 0 else None
-        out[order[start:start + batch_size]] = module.category_log_probs(h, scores).exp()
+        out[order[start:start + batch_size]] = module.next_category_log_probs(h).exp()
     return out
 
 
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
 
         from research.train import build_datamodule
 
-        with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             cfg = compose("train", overrides=["data=amazon_beauty", f"data.root={args.beauty_root.resolve()}",
                                               "paths.output_dir=."])
         beauty = build_datamodule(cfg)

@@ -96,6 +96,12 @@ class SequenceRecModule(L.LightningModule):
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
+    def next_category_log_probs(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, C+1) log P(next category) from each row's latest output, exactly as evaluation
+        computes it (for the tracker and the figures)."""
+        item_scores = self.model.heads.item_logits(h) if self.task.item_weight > 0 else None
+        return self.category_log_probs(h, item_scores)
+
     def category_log_probs(self, h: torch.Tensor, item_scores: torch.Tensor | None) -> torch.Tensor:
         """(B, C+1) log P(next category). Without a trained category head, marginalise the
         model's item distribution over each category."""

@@ -10,11 +10,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from research import CONF
 from research.models import FittedOnData
 from research.module import SequenceRecModule
 from research.train import build_datamodule, build_module
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best", model: str | None = None,

@@ -41,9 +41,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from research import CONF
 from research.table_render import render
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 RUNS = Path("outputs/tables/runs")
 
 

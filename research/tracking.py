@@ -142,8 +142,7 @@ class InterestTracker:
             idx = torch.nonzero(rounds == r).squeeze(1)
             s = slots[idx]
             h = self._encode(s, items[idx], behaviors[idx])
-            item_scores = self.model.heads.item_logits(h) if self.module.task.item_weight > 0 else None
-            probs = self.module.category_log_probs(h, item_scores).exp()
+            probs = self.module.next_category_log_probs(h).exp()
             top = probs.argmax(1)
             before = self.top[s]
             lead = probs.gather(1, top[:, None]).squeeze(1) - probs.gather(1, before[:, None]).squeeze(1)
