@@ -37,6 +37,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from research.config import check, refuse_misspelled
 from research.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         overrides = self.overrides(trial)
-        compose(config_name="train", overrides=overrides)  # a wrong key or value fails here, in one line
+        check(compose(config_name="train", overrides=overrides))  # a wrong key or value fails here, in one line
         run_dir = Path(self.sweep.dir) / f"trial_{trial.number:04d}"
         run_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "research.train", *overrides, f"hydra.run.dir={run_dir}"]
@@ -201,4 +202,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    refuse_misspelled(sys.argv[1:])
     main()

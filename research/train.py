@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from research.callbacks import EpochTimer, RNGState, ValidationCurve
+from research.config import check, refuse_misspelled
 from research.data.schema import BadInput
 from research.io import write_json
 from research.models import FittedOnData
@@ -108,6 +109,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    check(cfg)
     check_supported(get_class(cfg.model._target_), cfg.task.name)  # before any data is built
     if cfg.eval.migration_latency and not get_class(cfg.split._target_).consecutive_targets:
         raise IncompatibleConfig(f"eval.migration_latency needs consecutive targets per user (split=user_holdout); "
@@ -196,4 +198,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    refuse_misspelled(sys.argv[1:])
     main()
