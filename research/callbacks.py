@@ -1,7 +1,8 @@
-"""Small Lightning callbacks the library does not ship."""
+"""Small Lightning callbacks (and one logger) the library does not ship."""
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import math
@@ -12,6 +13,7 @@ from pathlib import Path
 import lightning.pytorch as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping as LightningEarlyStopping
+from lightning.pytorch.loggers import CSVLogger as LightningCSVLogger
 from lightning.pytorch.trainer.states import TrainerFn
 
 log = logging.getLogger(__name__)
@@ -136,3 +138,30 @@ class RNGState(L.Callback):
             torch.set_rng_state(checkpoint["rng"]["torch"])
             version, state, gauss = checkpoint["rng"]["python"]
             random.setstate((version, tuple(state), gauss))
+
+
+class CSVLogger(LightningCSVLogger):
+    """Lightning's CSV logger, except that a resumed run keeps the rows of the epochs before its
+    checkpoint: Lightning's deletes metrics.csv when it starts, so a run killed and resumed lost
+    its history (KeptRows puts it back)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        path = Path(self.log_dir) / "metrics.csv"
+        self.previous_rows = []
+        if path.is_file():
+            with path.open(newline="") as f:
+                self.previous_rows = list(csv.DictReader(f))
+
+
+class KeptRows(L.Callback):
+    """On a resumed run, hands each CSVLogger the rows it had logged before the epoch the
+    checkpoint resumes at (rows of later, repeated epochs are dropped)."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, CSVLogger) and logger.previous_rows:
+                kept = [row for row in logger.previous_rows
+                        if row.get("epoch") and int(float(row["epoch"])) < trainer.current_epoch]
+                logger.experiment.metrics[:0] = kept
+                logger.previous_rows = []

@@ -60,7 +60,8 @@ class Cell:
         resolved = OmegaConf.to_container(cfg, resolve=True)
         for volatile in ("paths", "logger", "resume"):  # where a run writes and logs, not what it computes
             resolved.pop(volatile, None)
-        resolved.get("callbacks", {}).pop("progress_bar", None)
+        for callback in ("progress_bar", "model_checkpoint", "last_checkpoint"):  # how it shows and saves progress
+            resolved.get("callbacks", {}).pop(callback, None)
         for section in ("data", "datamodule"):  # hashed user ids leave every number unchanged
             resolved.get(section, {}).pop("anonymize", None)
         digest = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]

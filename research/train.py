@@ -21,7 +21,7 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from research.callbacks import EpochTimer, RNGState, ValidationCurve
+from research.callbacks import EpochTimer, KeptRows, RNGState, ValidationCurve
 from research.config import check, refuse_misspelled
 from research.data.schema import BadInput
 from research.io import write_json
@@ -60,8 +60,8 @@ def category_report_rows(report: dict[str, torch.Tensor], names: tuple[str, ...]
 
 
 def resume_checkpoint(out: Path) -> str | None:
-    """The run folder's last checkpoint when it loads (a kill during its write leaves a broken
-    file: then training starts afresh, with a warning)."""
+    """The run folder's last checkpoint when it loads. A broken one (a kill or a full disk during
+    its write) is moved aside to last.ckpt.broken, with a warning, and training starts afresh."""
     last = out / "checkpoints" / "last.ckpt"
     if not last.is_file():
         log.info("resume: no %s, starting afresh", last)
@@ -69,10 +69,38 @@ def resume_checkpoint(out: Path) -> str | None:
     try:
         torch.load(last, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated or corrupt: torch raises several kinds
-        log.warning("resume: %s is unreadable (%s), starting afresh", last, type(err).__name__)
+        last.replace(last.with_name("last.ckpt.broken"))
+        log.warning("resume: %s is unreadable (%s): moved to last.ckpt.broken, starting afresh",
+                    last, type(err).__name__)
         return None
     log.info("resuming from %s", last)
     return str(last)
+
+
+# what a resumed run may change: where and how it logs, its budget and patience, threads
+RESUMABLE_CHANGES = ("paths", "logger", "resume", "threads", "compile", "callbacks", "trainer.max_epochs",
+                     "trainer.max_time", "trainer.max_steps")
+
+
+def refuse_changed_settings(cfg: DictConfig, out: Path) -> None:
+    """Before anything in the run folder is touched: a resumed run must compute what its saved
+    config.yaml says, or its checkpoint and logs would no longer match its config."""
+    saved = out / "config.yaml"
+    if not saved.is_file():
+        return
+    def flat(node, prefix=""):
+        if isinstance(node, dict):
+            return {k: v for key, value in node.items() for k, v in flat(value, f"{prefix}{key}.").items()}
+        return {prefix[:-1]: node}
+    before = flat(OmegaConf.to_container(OmegaConf.load(saved), resolve=False))
+    now = flat(OmegaConf.to_container(cfg, resolve=True))
+    changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k)
+                     and not any(k == p or k.startswith(f"{p}.") for p in RESUMABLE_CHANGES))
+    if changed:
+        shown = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed[:4])
+        more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+        raise IncompatibleConfig(f"resume=true: {saved} was trained with other settings ({shown}{more}); "
+                                 "resume with the same settings, or write the run elsewhere")
 
 
 def build_datamodule(cfg: DictConfig):
@@ -115,6 +143,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
         raise IncompatibleConfig(f"eval.migration_latency needs consecutive targets per user (split=user_holdout); "
                                  f"split {cfg.split._target_.rsplit('.', 1)[-1]} has one per user")
 
+    if cfg.resume:
+        refuse_changed_settings(cfg, out)
+
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule.meta, datamodule.targets_per_batch)
     if cfg.compile and module.trainable:  # mixed precision is Lightning's own: trainer.precision=bf16-mixed
@@ -126,8 +157,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = [instantiate(c) for c in cfg.logger.values()]
     resume_from = resume_checkpoint(out) if cfg.resume and module.trainable else None
-    extra = [ValidationCurve(out / "validation_curve.jsonl", resume=resume_from is not None), RNGState()] \
-        if module.trainable else []
+    extra = [ValidationCurve(out / "validation_curve.jsonl", resume=resume_from is not None), RNGState(),
+             *([KeptRows()] if resume_from else [])] if module.trainable else []
     trainer = instantiate(cfg.trainer, callbacks=[*callbacks, timer, *extra], logger=loggers,
                           enable_progress_bar=interactive)
     resolved = OmegaConf.to_container(cfg, resolve=True)

@@ -1,6 +1,9 @@
 """A training run killed with SIGKILL and started again with resume=true continues from its last
-checkpoint and ends with exactly the metrics of an uninterrupted run (CPU, fixed seed)."""
+checkpoint and ends with exactly the metrics of an uninterrupted run (CPU, fixed seed), its logs
+whole; a resume with other settings is refused before the folder is touched; a broken last
+checkpoint is moved aside."""
 
+import csv
 import json
 import os
 import signal
@@ -9,6 +12,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from tests.conftest import ROOT, TINY_SYNTHETIC
 
@@ -42,8 +46,20 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_identical(tmp_pa
         pytest.fail("the run never reached its third epoch")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (tmp_path / "killed" / "metrics.json").exists()
-    assert (tmp_path / "killed" / "checkpoints" / "last.ckpt").exists()
+    run = tmp_path / "killed"
+    assert not (run / "metrics.json").exists()
+    validated = len(curve.read_text().splitlines())
+    # last.ckpt follows every epoch, not only the improving ones (the kill may fall between the two writes)
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] >= validated - 2
+
+    kept = {name: (run / name).read_bytes() for name in ("config.yaml", "csv/metrics.csv")}
+    changed = subprocess.run(command(tmp_path, "killed", "resume=true", "datamodule.max_len=20"), cwd=ROOT,
+                             capture_output=True, text=True, env=env, timeout=600)
+    assert changed.returncode != 0
+    [line] = changed.stderr.strip().splitlines()
+    assert line.startswith(f"error: resume=true: {run / 'config.yaml'} was trained with other settings (")
+    assert "datamodule.max_len: 50 -> 20" in line
+    assert {name: (run / name).read_bytes() for name in kept} == kept
 
     resumed = subprocess.run(command(tmp_path, "killed", "resume=true"), cwd=ROOT, capture_output=True, text=True,
                              env=env, timeout=600)
@@ -52,3 +68,23 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_identical(tmp_pa
     assert scores(tmp_path / "killed" / "metrics.json") == scores(tmp_path / "whole" / "metrics.json")
     epochs = [json.loads(line)["epoch"] for line in curve.read_text().splitlines()]
     assert epochs == list(range(EPOCHS))  # one line per epoch, none repeated, none lost
+    # so is the CSV log: the same validation rows as the uninterrupted run's
+    assert validated_epochs(run / "csv" / "metrics.csv") == validated_epochs(tmp_path / "whole" / "csv" / "metrics.csv")
+
+
+def validated_epochs(path) -> list[int]:
+    with path.open(newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f) if row.get("val/ndcg@10")]
+
+
+def test_a_broken_last_checkpoint_is_moved_aside_and_the_run_starts_afresh(tmp_path):
+    checkpoints = tmp_path / "run" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "last.ckpt").write_bytes(b"PK\x03\x04 cut short by a full disk")
+    proc = subprocess.run(command(tmp_path, "run", "resume=true", "trainer.max_epochs=2"), cwd=ROOT,
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "moved to last.ckpt.broken" in proc.stdout + proc.stderr
+    assert (checkpoints / "last.ckpt.broken").read_bytes().endswith(b"full disk")
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 1
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["best.ckpt", "last.ckpt", "last.ckpt.broken"]
