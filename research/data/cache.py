@@ -1,6 +1,7 @@
 """Build a dataset once, keyed by a hash of the builder's fingerprint and the preprocessing
 settings; later runs load the parquet files. Writes go to a temporary directory that is
-renamed into place, so an interrupted build never leaves a half-written cache entry."""
+renamed into place, so an interrupted build never leaves a half-written cache entry; the
+temporary directory of a build killed outright (kill -9) is removed by the next build."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -128,7 +130,9 @@ def ensure_built(builder: Builder, cache_dir: str | Path, min_user_events: int =
     else:
         log.info("%s: building dataset into %s", builder.name, directory)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=cache_dir))
+        remove_abandoned(cache_dir)
+        # named by host and process, so a later build can tell an abandoned one from a running one
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}+{socket.gethostname()}+{os.getpid()}+", dir=cache_dir))
         try:
             build(builder, fingerprint, min_user_events, tmp, anonymize)
             os.replace(tmp, directory)
@@ -140,15 +144,42 @@ def ensure_built(builder: Builder, cache_dir: str | Path, min_user_events: int =
     return directory
 
 
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_abandoned(cache_dir: Path) -> None:
+    """Delete the temporary directories of builds on this host whose process is gone."""
+    host = socket.gethostname()
+    for path in cache_dir.glob(".*+*+*+*"):
+        _, owner, pid, _ = path.name.split("+", 3)
+        if owner == host and pid.isdigit() and not alive(int(pid)):
+            log.info("removing %s, left by a build that was killed", path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+META_KEYS = ("builder", "fingerprint", "report", "num_users", "num_items", "num_categories")
 REQUIRED_FILES = ("meta.json", "events.parquet", "items.parquet", "categories.parquet", "users.parquet")
 
 
 def damage(directory: Path) -> str | None:
-    """Why a cache entry cannot be read (a missing file, a truncated parquet), or None. Reads
-    each parquet footer only: cheap, and a truncated file has lost its footer."""
+    """Why a cache entry cannot be read (a missing file, a truncated meta.json or parquet), or
+    None. Reads meta.json and each parquet footer only: cheap, and a truncated file has lost its footer."""
     for name in REQUIRED_FILES:
         if not (directory / name).is_file():
             return f"{name} is missing"
+    try:
+        meta = json.loads((directory / "meta.json").read_text())
+    except (ValueError, OSError) as err:  # truncated, not UTF-8, unreadable
+        return f"meta.json is unreadable: {type(err).__name__}"
+    if not isinstance(meta, dict) or not set(META_KEYS) <= meta.keys():
+        return "meta.json lacks " + ", ".join(k for k in META_KEYS if not isinstance(meta, dict) or k not in meta)
     for path in sorted(directory.glob("*.parquet")):
         try:
             pl.read_parquet_schema(path)

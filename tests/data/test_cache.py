@@ -2,6 +2,10 @@
 
 import json
 import logging
+import os
+import socket
+import subprocess
+import sys
 
 import polars as pl
 import pytest
@@ -141,3 +145,27 @@ def test_every_event_removed_by_the_build_is_reported(tmp_path):
     dropped = sum(v for k, v in report.items() if k.startswith("dropped_") and k != "dropped_short_users")
     assert data.events.height == report["events"] == report["raw_events"] - dropped
     assert data.events.group_by("user").len()["len"].min() >= 3  # min_user_events still holds
+
+
+def test_a_truncated_meta_json_is_detected_and_the_entry_rebuilt(tmp_path):
+    builder = FakeBuilder()
+    directory = cache.ensure_built(builder, tmp_path)
+    meta = directory / "meta.json"
+    meta.write_text(meta.read_text()[: len(meta.read_text()) // 2])
+    assert "meta.json is unreadable" in cache.damage(directory)
+    cache.ensure_built(builder, tmp_path)
+    assert builder.loads == 2
+    assert json.loads(meta.read_text())["num_users"] == 2
+
+
+def test_a_build_killed_outright_leaves_a_directory_the_next_build_removes(tmp_path):
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    dead = tmp_path / f".fake-0123+{host}+{int(finished.stdout)}+x1y2"  # as mkdtemp names it
+    running = tmp_path / f".fake-0123+{host}+{os.getpid()}+z3w4"  # a build in progress elsewhere
+    for path in (dead, running):
+        (path / ".staging").mkdir(parents=True)
+    cache.ensure_built(FakeBuilder(), tmp_path)
+    assert not dead.exists()
+    assert running.exists()
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == [running]
