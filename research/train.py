@@ -147,6 +147,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         refuse_changed_settings(cfg, out)
 
     datamodule = build_datamodule(cfg)
+    write_json(out / "data_report.json", {"cache_entry": str(datamodule.directory), **datamodule.build_counts()})
     module = build_module(cfg, datamodule.meta, datamodule.targets_per_batch)
     if cfg.compile and module.trainable:  # mixed precision is Lightning's own: trainer.precision=bf16-mixed
         module.model.compile()  # in place: parameter names, and so checkpoints, are unchanged
@@ -171,7 +172,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     ckpt = None
     if module.trainable:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
-        ckpt = "best"
+        # the monitored checkpoint's file (ckpt_path="best" is ambiguous beside the last-epoch one)
+        ckpt = next(c for c in trainer.checkpoint_callbacks if c.monitor).best_model_path
     elif isinstance(module.model, FittedOnData):  # fitted outside gradient descent (tree models)
         for name, text in module.model.fit_data(datamodule).items():
             (out / name).write_text(text)

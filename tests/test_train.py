@@ -66,6 +66,8 @@ def test_trained_run_keeps_checkpoint_config_and_logs(make_cfg, tmp_path):
     out = tmp_path / "run"
     assert (out / "checkpoints" / "best.ckpt").is_file()
     assert (out / "csv" / "metrics.csv").is_file()
+    counts = json.loads((out / "data_report.json").read_text())
+    assert counts["events"] > 0 and "dropped_short_users" in counts  # what the build kept and dropped
     assert list((out / "wandb").glob("offline-run-*")), "W&B should write an offline run"
     assert results["time/epochs"] == 2 and results["time/train_epoch_seconds"] > 0
 

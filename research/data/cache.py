@@ -24,7 +24,7 @@ from research.data.schema import BadInput, Builder, StagingBuilder
 log = logging.getLogger(__name__)
 
 # Bump when preprocessing changes meaning, so stale caches are not reused.
-PREPROCESS_VERSION = 3
+PREPROCESS_VERSION = 4
 
 
 @dataclass

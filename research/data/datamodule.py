@@ -66,6 +66,8 @@ class SequenceDataModule(L.LightningDataModule):
         if self.directory is None:
             self.directory = cache.ensure_built(self.builder, self.cache_dir, self.min_user_events, self.anonymize)
         self.data = cache.read(self.directory)
+        log.info("%s: build counts (read, dropped, filled in): %s", self.builder.name, ", ".join(
+            f"{name} {count}" for name, count in self.build_counts().items()))
         self.store = EventStore.from_events(self.data.events, self.data.meta["num_users"])
         self.split = self.split_fn(self.store.lengths, self.store.timestamps, self.store.offsets)
         self.meta = self._meta()
@@ -80,6 +82,13 @@ class SequenceDataModule(L.LightningDataModule):
             self.builder.name, self.store.lengths.numel(), self.meta.num_items, self.meta.num_categories,
             len(self.train_set), self.examples, len(self.val_set), len(self.test_set),
         )
+
+    def build_counts(self) -> dict[str, int]:
+        """Every count the build kept (events read, rows dropped and why, defaults filled in), shown
+        on every run, also one that reuses the cache, and written to the run folder by train."""
+        meta = self.data.meta
+        counts = {**meta["report"], **meta.get("info", {})}
+        return {k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
 
     def _ctr_sets(self) -> None:
         sampler = NegativeSampler(self.store, self.meta.num_items, self.ctr_negatives, self.meta.train_item_counts)

@@ -18,6 +18,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from research.data import transforms
+from research.data.schema import BadInput
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def preprocess(events: pl.LazyFrame, min_user_events: int, events_path: Path, wo
     counts = events.group_by("user_id").len().collect(engine="streaming").sort("user_id")
     report = {"raw_events": int(counts["len"].sum())}
     if report["raw_events"] == 0:
-        raise ValueError(f"{source}: no events")
+        raise BadInput(f"{source}: no events")
     ranges = user_ranges(counts, rows_per_bucket or ROWS_PER_BUCKET)
     del counts
     in_memory = len(ranges) == 1

@@ -8,6 +8,7 @@ import torch
 
 from research.data import cache
 from research.data.builders.amazon_s3rec import NO_CATEGORY, AmazonS3RecBuilder, item_categories, read_sequences
+from research.data.schema import BadInput
 from tests.conftest import BEAUTY, requires_beauty
 
 # user, then items in chronological order; user 4 has a non-numeric token at position 1
@@ -112,6 +113,30 @@ def test_invalid_json_is_a_value_error_naming_the_file(toy_root, tmp_path):
     with pytest.raises(ValueError, match="Toy_item2attributes.json"):
         cache.load_or_build(builder, tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+@pytest.mark.parametrize(("sequences", "attributes", "message"), [
+    (b"", None, r"Toy.txt: empty file"),
+    (b"1 1 2 3\n2 2 \xe9 3\n", None, r"Toy.txt: line 2: not UTF-8 text"),
+    (None, b"{}", r"Toy_item2attributes.json: gives no item of Toy.txt a category"),
+    (None, b"[1, 2]", r"Toy_item2attributes.json: expected a JSON object .* found a list"),
+    (None, b'{"1": [3], "a": [1]}', r"Toy_item2attributes.json: entry 'a': \[1\] \(1 such entries\)"),
+    (None, b'{"1": "x", "2": [1]}', r"Toy_item2attributes.json: entry '1': \"x\""),
+    (None, b'{"1": [3],\n "\xe9": [1]}', r"Toy_item2attributes.json: line 2: not UTF-8 text"),
+])
+def test_a_bad_file_is_one_bad_input_naming_it_and_leaves_no_cache(toy_root, tmp_path, sequences, attributes, message):
+    if sequences is not None:
+        (toy_root / "Toy.txt").write_bytes(sequences)
+    if attributes is not None:
+        (toy_root / "Toy_item2attributes.json").write_bytes(attributes)
+    with pytest.raises(BadInput, match=message):
+        cache.load_or_build(AmazonS3RecBuilder(str(toy_root), name="Toy"), tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_tabs_and_repeated_spaces_separate_tokens(toy_root):
+    (toy_root / "Toy.txt").write_text("1\t1\t2  3\n")
+    assert read_sequences(toy_root / "Toy.txt")["item_id"].to_list() == [1, 2, 3]
 
 
 def test_the_fingerprint_follows_the_file_contents(toy_root):

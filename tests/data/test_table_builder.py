@@ -1,6 +1,7 @@
 """Taobao-format and generic table logs: parsed, filtered by time range with a count, and every
 kind of bad input stopped with one line naming the file, line and column."""
 
+import gzip
 import subprocess
 import sys
 
@@ -60,6 +61,19 @@ def test_bad_taobao_files_fail_with_one_line_naming_file_line_and_column(make_cf
     (tmp_path / "UserBehavior.csv").write_text(content)
     with pytest.raises(BadInput, match=message):
         taobao(make_cfg, tmp_path).load()
+
+
+def test_bytes_that_are_not_utf8_and_a_cut_short_gzip_are_named(tmp_path):
+    columns = {"user_id": "u", "item_id": "i", "category_id": "c", "timestamp": "t"}
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"u,i,c,t\n1,10,100,1\n2,1\xe9,100,3\n")
+    with pytest.raises(BadInput, match=r"log.csv: line 3: not UTF-8 text"):
+        TableBuilder(str(path), columns).load()
+    packed = gzip.compress(b"u,i,c,t\n" + b"1,10,100,1\n" * 5000)
+    cut = tmp_path / "log.csv.gz"
+    cut.write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(BadInput, match=r"log.csv.gz: truncated or corrupt gzip file"):
+        TableBuilder(str(cut), columns).load()
 
 
 def test_a_log_whose_users_are_all_too_short_names_the_file(make_cfg, tmp_path):

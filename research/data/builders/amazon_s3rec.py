@@ -17,8 +17,9 @@ from pathlib import Path
 
 import polars as pl
 
+from research.data.builders.table import read_lines
 from research.data.cache import file_digest
-from research.data.schema import RawLog
+from research.data.schema import BadInput, RawLog
 
 NO_CATEGORY = -1
 
@@ -53,15 +54,20 @@ class AmazonS3RecBuilder:
         info["items_without_category"] = int(
             events.filter(pl.col("category_id") == NO_CATEGORY)["item_id"].drop_nulls().n_unique()
         )
+        if info["categories"] == 0:  # every item in category -1: category metrics would read 1.0
+            raise BadInput(f"{self.attributes_path}: gives no item of {self.sequences_path.name} a category "
+                           f"(no attribute covering at most {self.max_attribute_coverage:.0%} of the items)")
+        info["source"] = str(self.sequences_path)  # names the file in the build's messages
         return RawLog(events=events, info=info)
 
 
 def read_sequences(path: Path) -> pl.DataFrame:
-    """One row per event: user_id, item_id, timestamp (position in the line), order."""
-    lines = pl.read_csv(
-        path, has_header=False, new_columns=["line"], separator="\x1f", quote_char=None, schema={"line": pl.Utf8}
-    )
-    tokens = lines.select(pl.col("line").str.strip_chars().str.split(" ").alias("tokens"))
+    """One row per event: user_id, item_id, timestamp (position in the line), order. Tokens are
+    separated by any run of whitespace (the published files use one space)."""
+    lines = read_lines(path)
+    if lines.height == 0:
+        raise BadInput(f"{path}: empty file (expected one line per user: user item item ...)")
+    tokens = lines.select(pl.col("text").str.strip_chars().str.replace_all(r"\s+", " ").str.split(" ").alias("tokens"))
     events = (
         tokens.select(
             pl.col("tokens").list.first().alias("user_id"),
@@ -80,16 +86,46 @@ def read_sequences(path: Path) -> pl.DataFrame:
     )
 
 
+def read_attributes(path: Path) -> dict:
+    """The item -> attribute ids JSON object; anything else is one BadInput naming the file."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise BadInput(f"{path}: line {line}: not UTF-8 text") from None
+    try:
+        mapping = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise BadInput(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    if not isinstance(mapping, dict):
+        raise BadInput(f"{path}: expected a JSON object of item id -> list of attribute ids, "
+                       f"found a {type(mapping).__name__}")
+    return mapping
+
+
+def first_bad_entry(mapping: dict) -> str:
+    """What is wrong with the first entry that is not `"<integer id>": [<integer>, ...]` (a
+    pass over the entries, run only after the vectorised read has failed)."""
+    def fine(key, value) -> bool:
+        return key.strip().lstrip("-").isdigit() and (value is None or (isinstance(value, list) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value)))
+    bad = [(k, v) for k, v in mapping.items() if not fine(k, v)]
+    key, value = bad[0]
+    return f"entry {key!r}: {json.dumps(value)[:60]} ({len(bad)} such entries): expected an integer item id " \
+           "and a list of integer attribute ids"
+
+
 def item_categories(path: Path, max_coverage: float) -> tuple[pl.DataFrame, dict]:
     """item_id -> category_id by the rule in the module docstring."""
+    mapping = read_attributes(path)
     try:
-        mapping = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-    pairs = pl.DataFrame(
-        {"item_id": list(mapping.keys()), "attribute": list(mapping.values())},
-        schema={"item_id": pl.Utf8, "attribute": pl.List(pl.Int64)},
-    ).with_columns(pl.col("item_id").cast(pl.Int64))
+        pairs = pl.DataFrame(
+            {"item_id": list(mapping.keys()), "attribute": list(mapping.values())},
+            schema={"item_id": pl.Utf8, "attribute": pl.List(pl.Int64)},
+        ).with_columns(pl.col("item_id").str.strip_chars().cast(pl.Int64))
+    except (TypeError, ValueError, pl.exceptions.PolarsError):
+        raise BadInput(f"{path}: {first_bad_entry(mapping)}") from None
     pairs = pairs.explode("attribute").drop_nulls().unique()
     num_items = len(mapping)
     coverage = pairs.group_by("attribute").len().with_columns((pl.col("len") / num_items).alias("coverage"))

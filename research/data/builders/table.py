@@ -9,7 +9,10 @@ dropped and counted in the build report.
 
 from __future__ import annotations
 
+import gzip
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,7 +44,36 @@ def read_lines(path: Path, encoding: str = "utf8") -> pl.DataFrame:
     """scan_lines, collected; an empty file gives no rows."""
     if path.stat().st_size == 0:
         return pl.DataFrame(schema={"line": pl.UInt32, "text": pl.Utf8})
-    return scan_lines(path, encoding).collect()
+    with text_errors(path):
+        return scan_lines(path, encoding).collect()
+
+
+@contextmanager
+def text_errors(path: Path) -> Iterator[None]:
+    """Reading a text file: bytes that are not UTF-8 and a cut-short gzip stream become one BadInput
+    naming the file (and the first bad line), instead of polars' or zlib's bare message."""
+    try:
+        yield
+    except pl.exceptions.ComputeError as err:
+        if "utf-8" not in str(err).lower():
+            raise
+        raise BadInput(f"{path}: line {first_non_utf8_line(path)}: not UTF-8 text") from None
+    except (EOFError, OSError, gzip.BadGzipFile) as err:
+        if not path.name.endswith(".gz"):
+            raise
+        raise BadInput(f"{path}: truncated or corrupt gzip file ({err})") from None
+
+
+def first_non_utf8_line(path: Path) -> int:
+    """The 1-based number of the first line that is not UTF-8 (0 if none). Runs only after a read
+    has failed, so a line-by-line pass is affordable here."""
+    with (gzip.open if path.name.endswith(".gz") else open)(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
 
 
 def split_fields(lines: pl.DataFrame, path: Path, columns: dict, separator: str, header: list[str]) -> pl.DataFrame:
@@ -193,7 +225,7 @@ class TableBuilder:
                 typed.sink_parquet(staged, compression="lz4")
                 events = pl.scan_parquet(staged)
             bad = events.select(pl.len(), pl.any_horizontal(problems).any()).collect(engine="streaming")
-        except (pl.exceptions.PolarsError, ValueError):
+        except (pl.exceptions.PolarsError, ValueError, OSError, EOFError):  # OSError: a cut-short gzip
             return None
         return events if bad.item(0, 0) > 0 and not bad.item(0, 1) else None
 
@@ -207,13 +239,14 @@ class TableBuilder:
         if self.path.stat().st_size == 0:
             raise BadInput(f"{self.path}: empty file (no events)")
         header, written = [], 0
-        for index, lines in enumerate(scan_lines(self.path).collect_batches(chunk_size=CAREFUL_BATCH_LINES)):
-            if index == 0 and self.has_header:
-                header = header_of(lines, self.separator)
-                lines = lines.slice(1)
-            typed = self.typed(split_fields(lines, self.path, self.columns, self.separator, header))
-            typed.write_parquet(directory / f"careful-{index:05d}.parquet")
-            written += typed.height
+        with text_errors(self.path):
+            for index, lines in enumerate(scan_lines(self.path).collect_batches(chunk_size=CAREFUL_BATCH_LINES)):
+                if index == 0 and self.has_header:
+                    header = header_of(lines, self.separator)
+                    lines = lines.slice(1)
+                typed = self.typed(split_fields(lines, self.path, self.columns, self.separator, header))
+                typed.write_parquet(directory / f"careful-{index:05d}.parquet")
+                written += typed.height
         if written == 0:
             raise BadInput(f"{self.path}: empty file (no events)")
         return directory / "careful-*.parquet"
