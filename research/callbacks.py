@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -14,7 +15,10 @@ import lightning.pytorch as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping as LightningEarlyStopping
 from lightning.pytorch.loggers import CSVLogger as LightningCSVLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
+
+from research.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -165,3 +169,23 @@ class KeptRows(L.Callback):
                         if row.get("epoch") and int(float(row["epoch"])) < trainer.current_epoch]
                 logger.experiment.metrics[:0] = kept
                 logger.previous_rows = []
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's torch checkpoint writer, atomic on a local disk: the file is written beside its
+    target and renamed over it, so a full disk or a kill leaves the previous checkpoint whole.
+    (Lightning's own transaction stages the file in the system temp directory and copies it in,
+    and a full disk cuts that copy short: a truncated last.ckpt.)"""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        if "://" in str(path):  # remote storage: Lightning's writer
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()  # serialised first: torch.save on a full disk fails with a RuntimeError
+        torch.save(checkpoint, buffer)
+        try:
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(buffer.getbuffer())
+        except OSError as err:  # named by the checkpoint, not by its temporary file
+            raise OSError(err.errno, err.strerror, str(path)) from err

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from research.callbacks import EpochTimer, KeptRows, RNGState, ValidationCurve
+from research.callbacks import AtomicCheckpointIO, EpochTimer, KeptRows, RNGState, ValidationCurve
 from research.config import check, refuse_misspelled
 from research.data.schema import BadInput
 from research.io import write_json
@@ -161,7 +162,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     extra = [ValidationCurve(out / "validation_curve.jsonl", resume=resume_from is not None), RNGState(),
              *([KeptRows()] if resume_from else [])] if module.trainable else []
     trainer = instantiate(cfg.trainer, callbacks=[*callbacks, timer, *extra], logger=loggers,
-                          enable_progress_bar=interactive)
+                          enable_progress_bar=interactive, plugins=[AtomicCheckpointIO()])
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
         logger.log_hyperparams(resolved)
@@ -212,17 +213,30 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
+OS_ERRORS = {FileExistsError: "a file is where a directory is needed", NotADirectoryError:
+             "a file is where a directory is needed", PermissionError: "permission denied"}  # else strerror
+
+
+def fail(err: BaseException, line: str | None = None) -> None:
+    """Exit with one `error:` line; the traceback only when HYDRA_FULL_ERROR=1 asks for it."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise err
+    sys.exit(f"error: {line or err}")
+
+
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     quiet_libraries()
     try:
         results = run(cfg)
     except (IncompatibleConfig, BadInput, FileNotFoundError) as err:
-        sys.exit(f"error: {err}")
+        fail(err)
+    except OSError as err:  # a path that is a file, a full disk, no permission: the path and why
+        fail(err, f"{err.filename}: {OS_ERRORS.get(type(err), err.strerror or err)}" if err.filename else None)
     except InstantiationException as err:  # a builder or model constructor refused its config
-        if isinstance(err.__cause__, (BadInput, FileNotFoundError, ValueError)):
-            sys.exit(f"error: {err.__cause__}")
-        raise
+        if not isinstance(err.__cause__, (BadInput, FileNotFoundError, ValueError)):
+            raise
+        fail(err.__cause__)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # without it some gloo runs abort at exit
     summary = {k: round(v, 4) for k, v in results.items() if k.startswith("test/") and "/" not in k[5:]}

@@ -4,16 +4,19 @@ whole; a resume with other settings is refused before the folder is touched; a b
 checkpoint is moved aside."""
 
 import csv
+import errno
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
+from research.train import run
 from tests.conftest import ROOT, TINY_SYNTHETIC
 
 EPOCHS = 8
@@ -88,3 +91,24 @@ def test_a_broken_last_checkpoint_is_moved_aside_and_the_run_starts_afresh(tmp_p
     assert (checkpoints / "last.ckpt.broken").read_bytes().endswith(b"full disk")
     assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 1
     assert sorted(p.name for p in checkpoints.iterdir()) == ["best.ckpt", "last.ckpt", "last.ckpt.broken"]
+
+
+def test_a_full_disk_during_a_checkpoint_leaves_the_previous_one_whole(make_cfg, tmp_path, monkeypatch):
+    writes = []
+    real = Path.write_bytes
+
+    def full_disk_on_the_second_last_checkpoint(self, data):
+        writes.append(self.name)
+        if sum("last.ckpt" in name for name in writes) == 2:  # epoch 1's last.ckpt: half of it, then ENOSPC
+            real(self, bytes(data)[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk_on_the_second_last_checkpoint)
+    cfg = make_cfg("model=sasrec", "logger=csv", "trainer.max_epochs=3", "threads=1", *TINY_SYNTHETIC)
+    with pytest.raises(OSError, match="No space left") as err:
+        run(cfg)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert err.value.filename == str(checkpoints / "last.ckpt")
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 0  # the previous one, whole
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["best.ckpt", "last.ckpt"]  # no temporary file left
