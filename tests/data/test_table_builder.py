@@ -64,7 +64,7 @@ def test_bad_taobao_files_fail_with_one_line_naming_file_line_and_column(make_cf
 
 
 def test_bytes_that_are_not_utf8_and_a_cut_short_gzip_are_named(tmp_path):
-    columns = {"user_id": "u", "item_id": "i", "category_id": "c", "timestamp": "t"}
+    columns = COLUMNS
     path = tmp_path / "log.csv"
     path.write_bytes(b"u,i,c,t\n1,10,100,1\n2,1\xe9,100,3\n")
     with pytest.raises(BadInput, match=r"log.csv: line 3: not UTF-8 text"):
@@ -141,3 +141,29 @@ def test_a_tab_separator_is_accepted_as_typed_on_a_command_line_and_a_bad_one_is
     assert bad.returncode != 0
     assert bad.stderr.strip().splitlines() == [
         "error: data.builder.separator: 'ab' is not one character of one byte (write a tab as \\t or tab)"]
+
+
+COLUMNS = {"user_id": "u", "item_id": "i", "category_id": "c", "timestamp": "t"}
+
+
+def test_a_column_named_twice_in_the_header_is_refused(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("u,i,i,c,t\n1,10,11,100,1\n")
+    with pytest.raises(BadInput, match=r"log.csv: line 1: column\(s\) \['i'\] appear more than once"):
+        TableBuilder(str(path), COLUMNS).load()
+
+
+def test_float_parquet_timestamps_are_read_when_whole_and_named_when_not(tmp_path):
+    frame = pl.DataFrame({"u": [1, 1, 2], "i": [1, 2, 3], "c": [1, 1, 2], "t": [1.0, 2.0, 3.0]})
+    frame.write_parquet(tmp_path / "whole.parquet")
+    assert TableBuilder(str(tmp_path / "whole.parquet"), COLUMNS).load().events["timestamp"].to_list() == [1, 2, 3]
+    frame.with_columns(pl.Series("t", [1.0, 2.5, 3.0])).write_parquet(tmp_path / "fraction.parquet")
+    with pytest.raises(BadInput, match=r"fraction.parquet: line 2, column timestamp: '2.5' is not an integer"):
+        TableBuilder(str(tmp_path / "fraction.parquet"), COLUMNS).load()
+
+
+def test_a_time_range_that_removes_every_row_says_so(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("u,i,c,t\n1,10,100,5\n1,11,100,6\n")
+    with pytest.raises(BadInput, match=r"log.csv: all 2 rows fall outside data.builder.time_range \[100, 200\)"):
+        TableBuilder(str(path), COLUMNS, time_range=[100, 200]).load()

@@ -97,6 +97,22 @@ def split_fields(lines: pl.DataFrame, path: Path, columns: dict, separator: str,
     return fields.select("line", *(pl.col("fields").list.get(i).alias(name) for name, i in index.items()))
 
 
+def as_text(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """A column as text for the integer checks: a whole float (a parquet column with a null is
+    often float) reads as its integer, a fraction keeps its digits, so it is named, not truncated."""
+    col = pl.col(column)
+    if not frame.schema[column].is_float():
+        return col.cast(pl.Utf8)
+    return pl.when(col == col.floor()).then(col.cast(pl.Int64).cast(pl.Utf8)).otherwise(col.cast(pl.Utf8))
+
+
+def check_header(header: list[str], path: Path) -> None:
+    """A column named twice would be read from its first occurrence without a word: refuse it."""
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise BadInput(f"{path}: line 1: column(s) {twice} appear more than once in the header")
+
+
 def header_of(lines: pl.DataFrame, separator: str) -> list[str]:
     """The field names on the first line of `lines`."""
     return lines["text"][0].strip("\r").split(separator)
@@ -168,6 +184,9 @@ class TableBuilder:
         memory for a text log up to IN_MEMORY_BYTES, else staged as parquet in `directory` by
         polars' streaming engine (bounded memory at any size)."""
         directory.mkdir(parents=True, exist_ok=True)
+        if self.has_header and self.path.suffix != ".parquet" and self.path.stat().st_size:
+            with text_errors(self.path):
+                check_header(header_of(scan_lines(self.path).head(1).collect(), self.separator), self.path)
         staged = directory / "events.parquet"
         events = self.stage_fast(staged)
         if events is None:
@@ -177,8 +196,11 @@ class TableBuilder:
         if self.time_range:
             first, last = self.time_range
             inside = (pl.col("timestamp") >= first) & (pl.col("timestamp") < last)
-            outside = events.filter(~inside).select(pl.len())
-            info["dropped_outside_time_range"] = outside.collect(engine="streaming").item()
+            counts = events.select(pl.len(), (~inside).sum()).collect(engine="streaming")
+            total, info["dropped_outside_time_range"] = counts.item(0, 0), counts.item(0, 1)
+            if total and info["dropped_outside_time_range"] == total:
+                raise BadInput(f"{self.path}: all {total} rows fall outside data.builder.time_range "
+                               f"[{self.time_range[0]}, {self.time_range[1]})")
             events = events.filter(inside)
         return RawLog(events=events, info=info)
 
@@ -197,6 +219,9 @@ class TableBuilder:
             return None
         kinds = {name: pl.Int64 if name in self.integer_columns else pl.Utf8 for name in CANONICAL}
         if self.path.suffix == ".parquet":
+            schema = pl.read_parquet_schema(self.path)
+            if any(schema.get(src, pl.Utf8).is_float() for src in self.columns.values()):
+                return None  # the careful reader tells whole numbers from fractions, row by row
             scan = pl.scan_parquet(self.path).select(pl.col(src).cast(kinds[name], strict=True).alias(name)
                                                      for name, src in self.columns.items())
         elif self.has_header:
@@ -261,7 +286,7 @@ class TableBuilder:
             raise BadInput(f"{self.path}: no column(s) {absent}; it has {frame.columns}")
         if frame.height == 0:
             raise BadInput(f"{self.path}: empty file (no events)")
-        return frame.select(pl.col(src).cast(pl.Utf8).alias(name) for name, src in self.columns.items()) \
+        return frame.select(as_text(frame, src).alias(name) for name, src in self.columns.items()) \
             .with_row_index("line", offset=1)
 
     def typed(self, raw: pl.DataFrame) -> pl.DataFrame:
