@@ -38,11 +38,14 @@ from pathlib import Path
 
 import yaml
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from research import CONF
+from research.config import check
 from research.table_render import render
+from research.tasks import IncompatibleConfig
 
 RUNS = Path("outputs/tables/runs")
 
@@ -55,8 +58,13 @@ class Cell:
     overrides: tuple[str, ...]
 
     def run_dir(self) -> Path:
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            cfg = compose("train", overrides=[*self.overrides, "paths.output_dir=."])
+        try:
+            with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+                cfg = compose("train", overrides=[*self.overrides, "paths.output_dir=."])
+            check(cfg)
+        except (HydraException, IncompatibleConfig) as err:  # before any cell trains
+            message = " ".join(str(err).split())
+            raise CellFailed(f"row {self.row!r}: {message}") from None
         resolved = OmegaConf.to_container(cfg, resolve=True)
         for volatile in ("paths", "logger", "resume"):  # where a run writes and logs, not what it computes
             resolved.pop(volatile, None)
@@ -147,15 +155,21 @@ def run_cell(cell: Cell, run_dir: Path) -> Path:
         time.sleep(5)
     if (run_dir / "metrics.json").is_file():
         return run_dir
-    command = [sys.executable, "-m", "research.train", *cell.overrides, "logger=csv",
+    # resume=true: a cell interrupted earlier (a killed table) continues from its last epoch
+    command = [sys.executable, "-m", "research.train", *cell.overrides, "logger=csv", "resume=true",
                "callbacks.progress_bar.refresh_rate=1000", f"hydra.run.dir={run_dir}"]
-    with open(run_dir / "stdout.log", "w") as out:
+    with open(run_dir / "stdout.log", "a") as out:
         proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT)
     (run_dir / ".running").unlink(missing_ok=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"cell {cell.row} / {cell.dataset or '-'} / seed {cell.seed} failed: "
-                           f"see {run_dir}/stdout.log")
+        lines = (run_dir / "stdout.log").read_text(errors="replace").splitlines()
+        why = next((line for line in reversed(lines) if line.startswith("error:")), f"see {run_dir}/stdout.log")
+        raise CellFailed(f"cell {cell.row} / {cell.dataset or '-'} / seed {cell.seed} failed: {why}")
     return run_dir
+
+
+class CellFailed(RuntimeError):
+    """A cell that cannot run or failed; main prints its one line."""
 
 
 def run_all(todo: list[Cell], jobs: int) -> dict[Cell, dict]:
@@ -220,7 +234,10 @@ def main() -> None:
     args = parser.parse_intermixed_args()
     spec = select_rows(load_spec(args.spec), args.rows)
     spec["common"] = [*spec.get("common", []), *args.overrides]
-    results = run_all(cells(spec), args.jobs)
+    try:
+        results = run_all(cells(spec), args.jobs)
+    except CellFailed as err:
+        sys.exit(f"error: {err}")
     add_relative(spec, results)
     records = summarise(spec, results)
     spec["mask_history"] = sorted({r["mask_history"] for r in results.values()})

@@ -2,8 +2,12 @@
 the missing cells only, and the outputs rank our rows (never the published ones)."""
 
 import csv
+import os
+import subprocess
+import sys
 
 import pytest
+import yaml
 
 from research import table
 from research.table_render import render
@@ -110,3 +114,21 @@ def test_every_table_spec_in_experiments_composes(path):
     spec = table.load_spec(path)
     first_seed = [c for c in table.cells(spec) if c.seed == spec["seeds"][0]]
     assert len({c.run_dir() for c in first_seed}) == len(first_seed)  # distinct configs, distinct cells
+
+
+@pytest.mark.parametrize(("row", "line"), [
+    (["model=gru", "datamodule.max_len=0"], "error: row 'Bad': datamodule.max_len=0: must be an integer >= 1"),
+    (["data=amazon_s3rec", "data.name=Nope", "data.root=/nonexistent"],
+     "error: cell Bad / - / seed 0 failed: error: /nonexistent/Nope.txt: not found (data.root=/nonexistent, "
+     "data.name=Nope)"),
+])
+def test_a_row_that_cannot_run_stops_the_table_in_one_line(tmp_path, row, line):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(yaml.safe_dump({"seeds": [0], "common": ["task=next_item", f"paths.cache_dir={tmp_path}"],
+                                    "rows": [{"label": "Bad", "overrides": row}], "metrics": ["test/hit@10"]}))
+    proc = subprocess.run([sys.executable, "-m", "research.table", str(spec), "--results", str(tmp_path / "out")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == line
+    assert not (tmp_path / "out").exists()
