@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, fields
 from typing import Any
 
+import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
@@ -136,8 +137,18 @@ def misspelled(overrides: list[str], groups: list[str]) -> str | None:
     return None
 
 
+def global_keys() -> set[str]:
+    """Top-level keys that `# @package _global_` options add (hparams_search's `sweep`, ...)."""
+    keys = set()
+    for path in CONF.glob("*/*.yaml"):
+        text = path.read_text()
+        if text.startswith("# @package _global_"):
+            keys |= set(yaml.safe_load(text) or {}) - {"defaults"}
+    return keys
+
+
 def refuse_misspelled(overrides: list[str]) -> None:
     """Exit with misspelled()'s line, before Hydra composes (its own message has no suggestion)."""
-    problem = misspelled(overrides, groups=[p.name for p in CONF.iterdir() if p.is_dir()])
+    problem = misspelled(overrides, groups=[p.name for p in CONF.iterdir() if p.is_dir()] + sorted(global_keys()))
     if problem:
         sys.exit(f"error: {problem}")

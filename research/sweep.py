@@ -34,11 +34,13 @@ import optuna
 import sqlalchemy
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from research.config import check, refuse_misspelled
 from research.io import atomic_path, write_json
+from research.tasks import IncompatibleConfig
 
 log = logging.getLogger(__name__)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -178,6 +180,10 @@ def main(cfg: DictConfig) -> float | None:
     if "sweep" not in cfg:
         sys.exit("error: choose a search space, e.g. hparams_search=sasrec_optuna (conf/hparams_search/)")
     sweep = cfg.sweep
+    try:
+        check(cfg)  # the base config, before any study or trial exists
+    except IncompatibleConfig as err:
+        sys.exit(f"error: {err}")
     directory = Path(sweep.dir)
     directory.mkdir(parents=True, exist_ok=True)
     base = [o for o in HydraConfig.get().overrides.task if not o.startswith(("sweep.", "hydra."))]
@@ -190,7 +196,10 @@ def main(cfg: DictConfig) -> float | None:
     attempts = 0
     # count finished trials over all workers and restarts; failures are retried, within a bound
     while finished(study) < sweep.n_trials and attempts < 2 * sweep.n_trials:
-        study.optimize(objective, n_trials=1, catch=(TrialFailed,))
+        try:
+            study.optimize(objective, n_trials=1, catch=(TrialFailed,))
+        except (IncompatibleConfig, HydraException) as err:  # a sampled value the config refuses
+            sys.exit(f"error: {' '.join(str(err).split())}")
         attempts += 1
     write_summary(study, directory)
     done = finished(study)

@@ -51,15 +51,19 @@ def test_good_settings_pass(make_cfg):
     check(make_cfg("trainer.max_epochs=-1", "+trainer.max_time=00:00:01:00", "threads=1", "eval.ks=[1,50]"))
 
 
-@pytest.mark.parametrize(("arguments", "line"), [
-    (["datamodule.max_len=0"], "error: datamodule.max_len=0: must be an integer >= 1"),
-    (["modle=gru"], "error: modle=gru: 'modle' is not a setting or config group; did you mean 'model'?"),
-    (["datamodule.max_lne=20"], "error: datamodule.max_lne=20: 'max_lne' is not a setting or config group; "
-                                "did you mean 'max_len'?"),
+@pytest.mark.parametrize(("entry", "arguments", "line"), [
+    ("train", ["datamodule.max_len=0"], "error: datamodule.max_len=0: must be an integer >= 1"),
+    ("train", ["modle=gru"], "error: modle=gru: 'modle' is not a setting or config group; did you mean 'model'?"),
+    ("train", ["datamodule.max_lne=20"], "error: datamodule.max_lne=20: 'max_lne' is not a setting or config "
+                                         "group; did you mean 'max_len'?"),
+    ("sweep", ["hparams_search=sasrec_optuna", "datamodule.max_len=0"],  # `sweep` is a key its group adds
+     "error: datamodule.max_len=0: must be an integer >= 1"),
 ])
-def test_the_command_line_answers_a_bad_setting_in_one_line_and_builds_nothing(arguments, line, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "research.train", *arguments, f"paths.cache_dir={tmp_path / 'cache'}",
+def test_the_command_line_answers_a_bad_setting_in_one_line_and_builds_nothing(entry, arguments, line, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", f"research.{entry}", *arguments,
+                           f"paths.cache_dir={tmp_path / 'cache'}",
+                           f"sweep.dir={tmp_path / 'sweep'}" if entry == "sweep" else "seed=0",
                            f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines() == [line]
-    assert not (tmp_path / "cache").exists()
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "sweep").exists()
