@@ -12,12 +12,17 @@ schema holds only types (MISSING: the yaml must set it), and adds no key to a ru
 from __future__ import annotations
 
 import difflib
+import inspect
+import re
 import sys
+import types
+import typing
 from dataclasses import dataclass, fields
 from typing import Any
 
 import yaml
 from hydra.core.config_store import ConfigStore
+from hydra.utils import _locate as locate
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from research import CONF
@@ -89,10 +94,22 @@ RULES = {
     "trainer.max_epochs": (lambda v: _integer(v) and (v >= 1 or v == -1),
                            "an integer >= 1, or -1 (no limit, with trainer.max_time)"),
     "callbacks.early_stopping.patience": at_least(0),
+    "callbacks.early_stopping.patience_steps": (lambda v: v is None or (_integer(v) and v >= 0),
+                                                "an integer >= 0, or null"),
+    "task.item_weight": (lambda v: _number(v) and v >= 0, "a number >= 0"),
+    "task.category_weight": (lambda v: _number(v) and v >= 0, "a number >= 0"),
     "loss.weighting": one_of("target", "window", "batch"),
     "model.dropout": FRACTION,
     "model.item_dropout": FRACTION,
 }
+
+
+# keys of the sections whose objects we write (not Lightning's), by name: sizes and counts >= 1
+SIZED_SECTIONS = ("model", "loss", "data")
+SIZE = re.compile(r"^(num_|max_)|_size$")
+METRIC_FAMILIES = ("hit", "ndcg", "mrr", "category_acc", "category_logloss", "category_macro_f1", "auc", "gauc",
+                   "logloss", "count")
+CATEGORY_CUTOFFS = (1, 3)  # research/metrics.py
 
 
 def check(cfg: DictConfig) -> None:
@@ -105,6 +122,106 @@ def check(cfg: DictConfig) -> None:
             value = list(value)
         if not allowed(value):
             raise IncompatibleConfig(f"{key}={value}: must be {description}")
+    for path, node in objects(cfg):
+        check_arguments(path, node)
+    check_monitor(cfg)
+    model_len, data_len = OmegaConf.select(cfg, "model.max_len"), OmegaConf.select(cfg, "datamodule.max_len")
+    if _integer(model_len) and _integer(data_len) and model_len < data_len:
+        raise IncompatibleConfig(f"model.max_len={model_len}: must be >= datamodule.max_len ({data_len}), "
+                                 "the length of the windows the model is fed")
+
+
+def objects(node: DictConfig, path: str = ""):
+    """(dotted path, node) for every node that instantiates an object (has a `_target_`)."""
+    if "_target_" in node:
+        yield path, node
+    for key in node:
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and key != "hydra":
+            yield from objects(child, f"{path}.{key}" if path else str(key))
+
+
+def check_arguments(path: str, node: DictConfig) -> None:
+    """Each argument against the type its constructor declares (a bool given as the text "no", a
+    size given as text), then the rules a type cannot state for our own objects: sizes and
+    counts >= 1, dropout-like rates in [0, 1)."""
+    target = locate(node._target_)
+    function = target.__init__ if isinstance(target, type) else target
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # annotations that do not resolve: the constructor still checks its arguments
+        hints = {}
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):  # no signature to read (some builtins)
+        parameters = {}
+    open_ended = not parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    # arguments the code passes itself (meta=..., callbacks=...) are parameters too, never in the yaml
+    ours = path.split(".")[0] in SIZED_SECTIONS
+    for key in node:
+        if str(key).startswith("_"):
+            continue
+        if not open_ended and key not in parameters:
+            close = difflib.get_close_matches(str(key), list(parameters), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise IncompatibleConfig(f"{path}.{key}: not a setting of {node._target_}{hint}")
+        try:
+            value = node[key]
+        except Exception:  # an interpolation only the running job resolves (hydra:runtime...)
+            continue
+        if key in hints and fits(value, hints[key]) is False:
+            raise IncompatibleConfig(f"{path}.{key}={value!r}: must be {describe(hints[key])}")
+        if ours and SIZE.search(str(key)) and _integer(value) and value < 1:
+            raise IncompatibleConfig(f"{path}.{key}={value}: must be an integer >= 1")
+        if (str(key).endswith("dropout") or key == "label_smoothing") and _number(value) and not 0 <= value < 1:
+            raise IncompatibleConfig(f"{path}.{key}={value}: must be a number in [0, 1)")
+
+
+def fits(value, hint) -> bool | None:
+    """Whether `value` fits a simple annotation; None when the annotation is not one we read."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        verdicts = [fits(value, a) for a in args]
+        return True if True in verdicts or None in verdicts else False
+    if origin is typing.Literal:
+        return value in args
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return _integer(value)
+    if hint is float:
+        return _number(value)
+    if hint is str:
+        return isinstance(value, str)
+    return None
+
+
+def describe(hint) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "text", type(None): "null"}
+    members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    literals = [v for m in members if typing.get_origin(m) is typing.Literal for v in typing.get_args(m)]
+    others = [names.get(m, getattr(m, "__name__", str(m))) for m in members
+              if typing.get_origin(m) is not typing.Literal]
+    return " or ".join([*([f"one of {', '.join(dict.fromkeys(map(str, literals)))}"] if literals else []), *others])
+
+
+def check_monitor(cfg: DictConfig) -> None:
+    """Early stopping and checkpointing watch task.monitor: a metric the evaluation computes."""
+    monitor = OmegaConf.select(cfg, "task.monitor")
+    if not isinstance(monitor, str):
+        return
+    name = monitor.split("/")[-1]
+    family, _, k = name.partition("@")
+    ks = list(OmegaConf.select(cfg, "eval.ks") or [])
+    if not monitor.startswith("val/") or family not in METRIC_FAMILIES:
+        raise IncompatibleConfig(f"task.monitor={monitor}: must be val/<metric>, a metric of "
+                                 f"{', '.join(METRIC_FAMILIES)} (with @k for a cut-off in eval.ks)")
+    cutoffs = CATEGORY_CUTOFFS if family == "category_acc" else ks  # category accuracy has its own
+    if k and (not k.isdigit() or int(k) not in cutoffs):
+        raise IncompatibleConfig(f"task.monitor={monitor}: its cut-off {k} is not computed "
+                                 f"({'eval.ks' if cutoffs is ks else family}: {list(cutoffs)})")
 
 
 _ABSENT = object()

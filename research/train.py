@@ -19,6 +19,7 @@ import lightning.pytorch as L
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
@@ -137,8 +138,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     out.mkdir(parents=True, exist_ok=True)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
     check(cfg)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
     check_supported(get_class(cfg.model._target_), cfg.task.name)  # before any data is built
     if cfg.eval.migration_latency and not get_class(cfg.split._target_).consecutive_targets:
         raise IncompatibleConfig(f"eval.migration_latency needs consecutive targets per user (split=user_holdout); "
@@ -233,10 +234,12 @@ def main(cfg: DictConfig) -> float | None:
         fail(err)
     except OSError as err:  # a path that is a file, a full disk, no permission: the path and why
         fail(err, f"{err.filename}: {OS_ERRORS.get(type(err), err.strerror or err)}" if err.filename else None)
-    except InstantiationException as err:  # a builder or model constructor refused its config
-        if not isinstance(err.__cause__, (BadInput, FileNotFoundError, ValueError)):
-            raise
-        fail(err.__cause__)
+    except InstantiationException as err:  # a constructor refused its settings: name the section
+        cause = err.__cause__ or err
+        section = str(err).rsplit("full_key:", 1)[-1].strip() if "full_key:" in str(err) else "config"
+        fail(cause, f"{section}: {cause if isinstance(cause, ValueError) else f'{type(cause).__name__}: {cause}'}")
+    except (ValueError, MisconfigurationException) as err:  # our own checks in builders and
+        fail(err)  # schedules, and Lightning's of its settings (HYDRA_FULL_ERROR=1: the traceback)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # without it some gloo runs abort at exit
     summary = {k: round(v, 4) for k, v in results.items() if k.startswith("test/") and "/" not in k[5:]}

@@ -5,6 +5,7 @@ import pytest
 from hydra.utils import _locate
 from omegaconf import OmegaConf
 
+from research.config import check
 from research.train import run
 from tests.conftest import CONF, TINY_SYNTHETIC, options
 
@@ -26,6 +27,7 @@ def targets(node) -> list[str]:
 @pytest.mark.parametrize(("group", "option"), CASES, ids=[f"{g}={o}" for g, o in CASES])
 def test_every_config_option_composes_and_its_targets_exist(group, option, make_cfg):
     cfg = make_cfg(f"{group}={option}", *REQUIRED.get((group, option), []))
+    check(cfg)  # the option's own values pass the settings rules
     found = targets(cfg)
     assert found, "the composed config should build objects"
     for target in found:

@@ -31,13 +31,24 @@ BAD = {
     "loss.weighting=user": "loss.weighting=user",
     "model.dropout=1.5": "model.dropout=1.5",
     "callbacks.early_stopping.patience=-1": "callbacks.early_stopping.patience=-1",
+    "seed=abc": "seed=abc",
+    "model.hidden_size=0": "model.hidden_size=0",
+    "model.num_layers=-1": "model.num_layers=-1",
+    "data.builder.num_users=0": "data.builder.num_users=0",
+    "data=table data.builder.path=x.csv data.builder.string_ids=no":
+        "data.builder.string_ids='no': must be true or false",
+    "trainer.precision=nonsense": "trainer.precision='nonsense': must be one of",
+    "eval.ks=[5]": "task.monitor=val/ndcg@10: its cut-off 10 is not computed",
+    "task.monitor=val/foo": "task.monitor=val/foo",
+    "task.category_weight=-1": "task.category_weight=-1",
+    "model=sasrec model.max_len=10": "model.max_len=10: must be >= datamodule.max_len (50)",
 }
 
 
 @pytest.mark.parametrize("override", BAD)
 def test_a_bad_setting_is_refused_before_any_data_naming_the_key(override, make_cfg):
     with pytest.raises((ConfigCompositionException, IncompatibleConfig)) as err:
-        check(make_cfg(override))
+        check(make_cfg(*override.split()))
     assert BAD[override] in str(err.value)
 
 
@@ -48,7 +59,7 @@ def test_a_boolean_written_as_a_word_keeps_its_meaning(written, meant, make_cfg)
 
 
 def test_good_settings_pass(make_cfg):
-    check(make_cfg("trainer.max_epochs=-1", "+trainer.max_time=00:00:01:00", "threads=1", "eval.ks=[1,50]"))
+    check(make_cfg("trainer.max_epochs=-1", "+trainer.max_time=00:00:01:00", "threads=1", "eval.ks=[1,10,50]"))
 
 
 @pytest.mark.parametrize(("entry", "arguments", "line"), [
@@ -58,6 +69,9 @@ def test_good_settings_pass(make_cfg):
                                          "group; did you mean 'max_len'?"),
     ("sweep", ["hparams_search=sasrec_optuna", "datamodule.max_len=0"],  # `sweep` is a key its group adds
      "error: datamodule.max_len=0: must be an integer >= 1"),
+    ("train", ["data.builder.switch_rate=2"], "error: simulator: switch_rate must be in (0, 1), got 2"),
+    ("train", ["+model.hiden_size=32"],
+     "error: model.hiden_size: not a setting of research.models.gru.GRU4Rec; did you mean 'hidden_size'?"),
 ])
 def test_the_command_line_answers_a_bad_setting_in_one_line_and_builds_nothing(entry, arguments, line, tmp_path):
     proc = subprocess.run([sys.executable, "-m", f"research.{entry}", *arguments,
@@ -66,4 +80,4 @@ def test_the_command_line_answers_a_bad_setting_in_one_line_and_builds_nothing(e
                            f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines() == [line]
-    assert not (tmp_path / "cache").exists() and not (tmp_path / "sweep").exists()
+    assert not [*(tmp_path / "cache").glob("*")] and not (tmp_path / "sweep").exists()  # no cache entry, no study
