@@ -94,7 +94,11 @@ def refuse_changed_settings(cfg: DictConfig, out: Path) -> None:
         if isinstance(node, dict):
             return {k: v for key, value in node.items() for k, v in flat(value, f"{prefix}{key}.").items()}
         return {prefix[:-1]: node}
-    before = flat(OmegaConf.to_container(OmegaConf.load(saved), resolve=False))
+    try:
+        before = flat(OmegaConf.to_container(OmegaConf.load(saved), resolve=False))
+    except Exception as err:  # damaged: nothing proves the checkpoint matches these settings
+        raise IncompatibleConfig(f"resume=true: {saved} is unreadable ({type(err).__name__}); "
+                                 "write the run elsewhere") from None
     now = flat(OmegaConf.to_container(cfg, resolve=True))
     changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k)
                      and not any(k == p or k.startswith(f"{p}.") for p in RESUMABLE_CHANGES))
@@ -150,6 +154,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     datamodule = build_datamodule(cfg)
     write_json(out / "data_report.json", {"cache_entry": str(datamodule.directory), **datamodule.build_counts()})
+    if datamodule.meta.num_categories < 2:  # every target in its one category: accuracy 1.0 by construction
+        why = f"{datamodule.meta.name} has {datamodule.meta.num_categories} category"
+        if cfg.task.category_weight > 0 or "category" in cfg.task.monitor:
+            raise IncompatibleConfig(f"task {cfg.task.name} predicts categories, but {why}")
+        log.warning("%s: its category metrics mean nothing", why)
     module = build_module(cfg, datamodule.meta, datamodule.targets_per_batch)
     if cfg.compile and module.trainable:  # mixed precision is Lightning's own: trainer.precision=bf16-mixed
         module.model.compile()  # in place: parameter names, and so checkpoints, are unchanged

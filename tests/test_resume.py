@@ -112,3 +112,15 @@ def test_a_full_disk_during_a_checkpoint_leaves_the_previous_one_whole(make_cfg,
     assert err.value.filename == str(checkpoints / "last.ckpt")
     assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 0  # the previous one, whole
     assert sorted(p.name for p in checkpoints.iterdir()) == ["best.ckpt", "last.ckpt"]  # no temporary file left
+
+
+def test_a_damaged_config_refuses_resume_without_touching_the_folder(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("model: [unclosed\n")
+    proc = subprocess.run(command(tmp_path, "run", "resume=true"), cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [f"error: resume=true: {run_dir / 'config.yaml'} is unreadable "
+                                                "(ParserError); write the run elsewhere"]
+    assert (run_dir / "config.yaml").read_text() == "model: [unclosed\n"

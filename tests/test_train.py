@@ -134,3 +134,15 @@ def test_a_cache_path_that_is_a_file_is_one_line_and_a_debug_switch_shows_the_tr
     debug = subprocess.run(arguments, cwd=ROOT, capture_output=True, text=True, timeout=120,
                            env={**os.environ, "HYDRA_FULL_ERROR": "1"})
     assert "Traceback" in debug.stderr and "FileExistsError" in debug.stderr
+
+
+def test_a_category_task_on_data_with_one_category_is_refused(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("user_id,item_id,category_id,timestamp\n" + "".join(
+        f"{u},{i},7,{t}\n" for u in (1, 2) for t, i in enumerate((10, 11, 12, 13))))
+    proc = subprocess.run([sys.executable, "-m", "research.train", "data=table", f"data.builder.path={log}",
+                           "task=next_category", "debug=fast", f"paths.cache_dir={tmp_path / 'cache'}",
+                           f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [
+        "error: task next_category predicts categories, but table has 1 category"]

@@ -85,7 +85,7 @@ def build(builder: Builder, fingerprint: dict, min_user_events: int, target: Pat
     shutil.rmtree(staging, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
     if report["events"] == 0:
-        raise BadInput(f"{source}: no user has at least {min_user_events} events (data.min_user_events); "
+        raise BadInput(f"{source}: no user has at least {min_user_events} events (datamodule.min_user_events); "
                        f"{report['dropped_short_users']} users were all shorter")
     for name, count in report.items():
         log.info("%s: %s = %d", builder.name, name, count)

@@ -34,7 +34,7 @@ class LeaveOneOut:
 
     def __call__(self, lengths: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor) -> Split:
         if bool((lengths < 3).any()):
-            raise ValueError("leave-one-out split: every user needs >= 3 events (raise data.min_user_events)")
+            raise ValueError("leave-one-out split: every user needs >= 3 events (raise datamodule.min_user_events)")
         users = torch.arange(lengths.numel())
         return Split(
             train_end=lengths - 2,
@@ -52,7 +52,8 @@ class GlobalTimeSplit:
 
     def __init__(self, val_fraction: float = 0.1, test_fraction: float = 0.1):
         if not (0 < val_fraction and 0 < test_fraction and val_fraction + test_fraction < 1):
-            raise ValueError("global time split: fractions must be > 0 and sum to < 1")
+            raise ValueError(f"split.val_fraction={val_fraction}, split.test_fraction={test_fraction}: "
+                             "each must be > 0 and their sum < 1")
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
 
     def __call__(self, lengths: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor) -> Split:
@@ -78,7 +79,8 @@ class UserHoldout:
 
     def __init__(self, val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0):
         if not (0 < val_fraction and 0 < test_fraction and val_fraction + test_fraction < 1):
-            raise ValueError("user holdout split: fractions must be > 0 and sum to < 1")
+            raise ValueError(f"split.val_fraction={val_fraction}, split.test_fraction={test_fraction}: "
+                             "each must be > 0 and their sum < 1")
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
 
     def __call__(self, lengths: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor) -> Split:

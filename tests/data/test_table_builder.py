@@ -167,3 +167,21 @@ def test_a_time_range_that_removes_every_row_says_so(tmp_path):
     path.write_text("u,i,c,t\n1,10,100,5\n1,11,100,6\n")
     with pytest.raises(BadInput, match=r"log.csv: all 2 rows fall outside data.builder.time_range \[100, 200\)"):
         TableBuilder(str(path), COLUMNS, time_range=[100, 200]).load()
+
+
+def test_bad_builder_settings_and_unreadable_files_are_named(tmp_path):
+    good = tmp_path / "log.csv"
+    good.write_text("u,i,c,t\n1,10,100,5\n")
+    with pytest.raises(ValueError, match=r"data.builder.columns=.*without a header .* 0-based position"):
+        TableBuilder(str(good), COLUMNS, has_header=False)
+    with pytest.raises(ValueError, match=r"data.builder.time_range=\['yesterday', 'today'\]: expected"):
+        TableBuilder(str(good), COLUMNS, time_range=["yesterday", "today"])
+    with pytest.raises(ValueError, match=r"a directory \(data.builder.path must be a file\)"):
+        TableBuilder(str(tmp_path), COLUMNS)
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(bytes(range(1, 40)) * 50)  # holds the byte the line reader splits on
+    with pytest.raises(BadInput, match=r"garbage.csv: "):
+        TableBuilder(str(garbage), COLUMNS).load()
+    (tmp_path / "cut.parquet").write_bytes(b"PAR1 half a file")
+    with pytest.raises(BadInput, match=r"cut.parquet: not a readable parquet file"):
+        TableBuilder(str(tmp_path / "cut.parquet"), COLUMNS).load()

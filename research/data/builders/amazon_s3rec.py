@@ -47,6 +47,8 @@ class AmazonS3RecBuilder:
 
     def load(self) -> RawLog:
         events = read_sequences(self.sequences_path)
+        listed = read_lines(self.sequences_path).select(pl.col("text").str.strip_chars().str.split(" ")
+                                                        .list.first().n_unique()).item()
         categories, info = item_categories(self.attributes_path, self.max_attribute_coverage)
         events = events.join(categories, on="item_id", how="left").with_columns(
             pl.col("category_id").fill_null(NO_CATEGORY)
@@ -57,6 +59,7 @@ class AmazonS3RecBuilder:
         if info["categories"] == 0:  # every item in category -1: category metrics would read 1.0
             raise BadInput(f"{self.attributes_path}: gives no item of {self.sequences_path.name} a category "
                            f"(no attribute covering at most {self.max_attribute_coverage:.0%} of the items)")
+        info["users_without_items"] = listed - events["user_id"].n_unique()  # a line with a user id only
         info["source"] = str(self.sequences_path)  # names the file in the build's messages
         return RawLog(events=events, info=info)
 

@@ -54,14 +54,15 @@ def text_errors(path: Path) -> Iterator[None]:
     naming the file (and the first bad line), instead of polars' or zlib's bare message."""
     try:
         yield
-    except pl.exceptions.ComputeError as err:
-        if "utf-8" not in str(err).lower():
+    except pl.exceptions.PolarsError as err:
+        if "utf-8" in str(err).lower():
+            raise BadInput(f"{path}: line {first_non_utf8_line(path)}: not UTF-8 text") from None
+        raise BadInput(f"{path}: not readable as lines of text ({type(err).__name__})") from None
+    except (EOFError, OSError) as err:  # gzip.BadGzipFile is an OSError
+        if isinstance(err, OSError) and err.filename:  # missing, a directory, no permission: not the content
             raise
-        raise BadInput(f"{path}: line {first_non_utf8_line(path)}: not UTF-8 text") from None
-    except (EOFError, OSError, gzip.BadGzipFile) as err:
-        if not path.name.endswith(".gz"):
-            raise
-        raise BadInput(f"{path}: truncated or corrupt gzip file ({err})") from None
+        kind = "gzip file" if path.name.endswith(".gz") else "file (compressed?)"
+        raise BadInput(f"{path}: truncated or corrupt {kind} ({err})") from None
 
 
 def first_non_utf8_line(path: Path) -> int:
@@ -167,10 +168,19 @@ class TableBuilder:
         if missing or unknown:
             raise ValueError(f"data.builder.columns: missing {missing}, unknown {unknown}; expected {list(CANONICAL)}")
         self.columns = dict(columns)
+        if not has_header and not all(str(src).isdigit() for src in self.columns.values()):
+            raise ValueError(f"data.builder.columns={self.columns}: without a header (data.builder.has_header="
+                             "false) each column is a 0-based position")
         self.behaviors = list(behaviors) if behaviors is not None else None
-        self.time_range = [unix_seconds(t) for t in time_range] if time_range else None
+        try:
+            self.time_range = [unix_seconds(t) for t in time_range] if time_range else None
+        except ValueError:
+            raise ValueError(f"data.builder.time_range={list(time_range)}: expected [first, last) as unix seconds "
+                             "or ISO dates (2017-11-25)") from None
         self.integer_columns = ("timestamp",) if string_ids else INTEGER_COLUMNS
         self.string_ids = string_ids
+        if self.path.is_dir():
+            raise ValueError(f"{self.path}: a directory (data.builder.path must be a file)")
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: not found (data.builder.path)")
 
@@ -219,7 +229,10 @@ class TableBuilder:
             return None
         kinds = {name: pl.Int64 if name in self.integer_columns else pl.Utf8 for name in CANONICAL}
         if self.path.suffix == ".parquet":
-            schema = pl.read_parquet_schema(self.path)
+            try:
+                schema = pl.read_parquet_schema(self.path)
+            except (pl.exceptions.PolarsError, OSError):
+                return None  # the careful reader names the file
             if any(schema.get(src, pl.Utf8).is_float() for src in self.columns.values()):
                 return None  # the careful reader tells whole numbers from fractions, row by row
             scan = pl.scan_parquet(self.path).select(pl.col(src).cast(kinds[name], strict=True).alias(name)
