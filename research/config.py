@@ -18,10 +18,13 @@ import sys
 import types
 import typing
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException
 from hydra.utils import _locate as locate
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
@@ -99,6 +102,7 @@ RULES = {
     "task.item_weight": (lambda v: _number(v) and v >= 0, "a number >= 0"),
     "task.category_weight": (lambda v: _number(v) and v >= 0, "a number >= 0"),
     "loss.weighting": one_of("target", "window", "batch"),
+    "task.mode": one_of("max", "min"),
     "model.dropout": FRACTION,
     "model.item_dropout": FRACTION,
 }
@@ -237,9 +241,11 @@ def misspelled(overrides: list[str], groups: list[str]) -> str | None:
     Appends (`+key=...`), deletions and Hydra's own flags are left to Hydra."""
     top = set(TOP_LEVEL) | set(groups)
     for override in overrides:
-        if override.startswith(("+", "~", "-")) or "=" not in override:
+        if override.startswith(("~", "-")) or "=" not in override:
             continue
-        path = override.split("=", 1)[0].split("@", 1)[0].replace("/", ".").split(".")
+        # `+key=...` adds a key: fine where a free-form section takes it (+trainer.max_time), not
+        # at the top level or in a typed section, where nothing would ever read it
+        path = override.lstrip("+").split("=", 1)[0].split("@", 1)[0].replace("/", ".").split(".")
         if path[0] not in top:
             name, known = path[0], top
         elif path[0] in TYPED_SECTIONS and len(path) > 1:
@@ -264,8 +270,30 @@ def global_keys() -> set[str]:
     return keys
 
 
-def refuse_misspelled(overrides: list[str]) -> None:
-    """Exit with misspelled()'s line, before Hydra composes (its own message has no suggestion)."""
+def precheck(overrides: list[str]) -> None:
+    """Before Hydra runs a command line: exit with one `error:` line for a misspelled key (with a
+    suggestion), a run folder that is a file, or anything the composition refuses (Hydra's own
+    messages span several lines and, for the run folder, end in a traceback)."""
     problem = misspelled(overrides, groups=[p.name for p in CONF.iterdir() if p.is_dir()] + sorted(global_keys()))
     if problem:
         sys.exit(f"error: {problem}")
+    run_dir = next((o.split("=", 1)[1] for o in reversed(overrides) if o.startswith("hydra.run.dir=")), None)
+    if run_dir and Path(run_dir).exists() and not Path(run_dir).is_dir():
+        sys.exit(f"error: hydra.run.dir={run_dir}: a file is where the run folder would be")
+    if "-m" in overrides or "--multirun" in overrides:
+        return  # sweeps over values (a=1,2) compose per job; Hydra reports those
+    ours = [o for o in overrides if not o.startswith(("-", "hydra.", "hydra/", "+hydra"))]
+    try:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            compose("train", overrides=ours)
+    except HydraException as err:
+        sys.exit(f"error: {one_line(err)}")
+
+
+def one_line(err: BaseException) -> str:
+    """Hydra's and OmegaConf's several-line messages as one line, without their bookkeeping."""
+    texts = [str(err)] + ([str(err.__cause__)] if err.__cause__ and str(err.__cause__) not in str(err) else [])
+    noise = ("full_key:", "object_type=", "reference_type=", "Set the environment variable")
+    lines = [line.strip() for text in texts for line in text.splitlines()]
+    lines = lines[:next((i for i, line in enumerate(lines) if line.startswith("Config search path")), len(lines))]
+    return "; ".join(line for line in lines if line and not line.startswith(noise)).replace(":;", ":")

@@ -38,7 +38,7 @@ from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from research.config import check, refuse_misspelled
+from research.config import check, precheck
 from research.io import atomic_path, write_json
 from research.tasks import IncompatibleConfig
 
@@ -211,5 +211,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    refuse_misspelled(sys.argv[1:])
+    precheck(sys.argv[1:])
     main()

@@ -24,7 +24,7 @@ from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from research.callbacks import AtomicCheckpointIO, EpochTimer, KeptRows, RNGState, ValidationCurve
-from research.config import check, refuse_misspelled
+from research.config import check, precheck
 from research.data.schema import BadInput
 from research.io import write_json
 from research.models import FittedOnData
@@ -257,5 +257,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    refuse_misspelled(sys.argv[1:])
+    precheck(sys.argv[1:])
     main()

@@ -129,7 +129,7 @@ def test_meta_report_counts_what_was_dropped(tmp_path):
 
 def test_no_user_long_enough_raises_and_names_the_setting(tmp_path):
     builder = FakeBuilder()
-    with pytest.raises(ValueError, match=r"data\.min_user_events"):
+    with pytest.raises(ValueError, match=r"datamodule\.min_user_events"):
         cache.load_or_build(builder, tmp_path / "cache", min_user_events=50)
     assert list((tmp_path / "cache").iterdir()) == []
 

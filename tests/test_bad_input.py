@@ -1,0 +1,203 @@
+"""The bad-input and fault suite: every case is a real `python -m research.train` command line
+(run in this process through the same entry point, so sixty cases take a minute, not ten) over
+a bad setting, a bad file of some builder, or a fault of the cache or the run folder. Each must
+end with a non-zero exit and exactly one stderr line, `error:` and what names the problem (file,
+line, field or setting key), with no traceback; and nothing may be left that a later run would
+trust: no metrics.json or checkpoint in the run folder, and every cache entry whole."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import runpy
+import sys
+from pathlib import Path
+from unittest import mock
+
+import polars as pl
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+
+from research.data import cache
+from tests.conftest import TINY_SYNTHETIC
+
+TABLE = "user_id,item_id,category_id,timestamp\n" + "".join(
+    f"{u},{10 + (u * 7 + t) % 9},{100 + t % 3},{t}\n" for u in (1, 2, 3) for t in range(5))
+S3_SEQUENCES = "1 1 2 3 4\n2 2 3 5 6 1\n3 6 5 4 3\n"
+S3_ATTRIBUTES = json.dumps({"1": [7, 3], "2": [9, 7], "3": [3, 5], "5": [8, 2], "6": [9]})
+
+
+def table(content: bytes | str, name: str = "log.csv"):
+    def write(root: Path) -> list[str]:
+        path = root / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        return ["data=table", f"data.builder.path={path}"]
+    return write
+
+
+def gzipped_half(root: Path) -> list[str]:
+    packed = gzip.compress(TABLE.encode() * 200)
+    (root / "log.csv.gz").write_bytes(packed[: len(packed) // 2])
+    return ["data=table", f"data.builder.path={root / 'log.csv.gz'}"]
+
+
+def parquet(timestamps: list) -> callable:
+    def write(root: Path) -> list[str]:
+        pl.DataFrame({"user_id": [1, 1, 1, 2, 2, 2], "item_id": [1, 2, 3, 1, 2, 3], "category_id": [1, 2, 1, 2, 1, 2],
+                      "timestamp": timestamps}).write_parquet(root / "log.parquet")
+        return ["data=table", f"data.builder.path={root / 'log.parquet'}"]
+    return write
+
+
+def s3rec(sequences: bytes | str | None = None, attributes: bytes | str | None = None):
+    def write(root: Path) -> list[str]:
+        for name, content, default in (("Toy.txt", sequences, S3_SEQUENCES),
+                                       ("Toy_item2attributes.json", attributes, S3_ATTRIBUTES)):
+            content = default if content is None else content
+            if content is not False:
+                (root / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+        return ["data=amazon_s3rec", f"data.root={root}", "data.name=Toy"]
+    return write
+
+
+def file_at(name: str, key: str):
+    def write(root: Path) -> list[str]:
+        (root / name).write_text("not a directory")
+        return [f"{key}={root / name}"]
+    return write
+
+
+def previous_run(config: str | None = None):
+    """A finished run folder (a no-training model), or one whose config.yaml is `config`."""
+    def write(root: Path) -> list[str]:
+        if config is None:
+            assert run(["model=majority", "task=next_category", *TINY_SYNTHETIC], root)[0] == 0
+        else:
+            (root / "run").mkdir()
+            (root / "run" / "config.yaml").write_text(config)
+        return ["resume=true"]
+    return write
+
+
+# id -> (setup writing files under the case's folder and returning overrides, overrides, expected text)
+CASES = {
+    # settings: types, ranges, choices, names
+    "bool-word": (None, ["eval.mask_history=maybe"], "eval.mask_history=maybe"),
+    "bool-in-datamodule": (None, ["datamodule.bucket_by_length=sometimes"], "datamodule.bucket_by_length"),
+    "int-as-text": (None, ["datamodule.max_len=ten"], "datamodule.max_len=ten"),
+    "int-as-float": (None, ["datamodule.max_len=1.5"], "datamodule.max_len=1.5"),
+    "max-len-zero": (None, ["datamodule.max_len=0"], "datamodule.max_len=0: must be an integer >= 1"),
+    "batch-zero": (None, ["datamodule.batch_size=0"], "datamodule.batch_size=0"),
+    "min-events-one": (None, ["datamodule.min_user_events=1"], "datamodule.min_user_events=1"),
+    "lr-negative": (None, ["optimizer.lr=-1"], "optimizer.lr=-1: must be a number > 0"),
+    "epochs-zero": (None, ["trainer.max_epochs=0"], "trainer.max_epochs=0"),
+    "ks-zero": (None, ["eval.ks=[0]"], "eval.ks=[0]"),
+    "ks-text": (None, ["eval.ks=[abc]"], "eval.ks=[abc]"),
+    "ks-without-monitor": (None, ["eval.ks=[5]"], "its cut-off 10 is not computed (eval.ks: [5])"),
+    "slice-negative": (None, ["eval.slice_window=-3"], "eval.slice_window=-3"),
+    "threads-zero": (None, ["threads=0"], "threads=0"),
+    "seed-text": (None, ["seed=abc"], "seed=abc"),
+    "weighting-choice": (None, ["loss.weighting=user"], "loss.weighting=user: must be one of target, window, batch"),
+    "dropout-above-one": (None, ["model.dropout=1.5"], "model.dropout=1.5"),
+    "attention-dropout": (None, ["model=sasrec", "model.attention_dropout=1.5"], "model.attention_dropout=1.5"),
+    "hidden-zero": (None, ["model.hidden_size=0"], "model.hidden_size=0"),
+    "layers-negative": (None, ["model=sasrec", "model.num_layers=-1"], "model.num_layers=-1"),
+    "model-window-short": (None, ["model=sasrec", "model.max_len=10"], "model.max_len=10"),
+    "negatives-zero": (None, ["loss=sampled_softmax", "loss.item.num_negatives=0"], "loss.item.num_negatives=0"),
+    "negatives-negative": (None, ["loss=bpr", "loss.item.num_negatives=-2"], "loss.item.num_negatives=-2"),
+    "task-weight-negative": (None, ["task=multi_task", "task.category_weight=-1"], "task.category_weight=-1"),
+    "label-smoothing": (None, ["task=multi_task", "loss.category.label_smoothing=2"], "label_smoothing=2"),
+    "precision-choice": (None, ["trainer.precision=nonsense"], "trainer.precision='nonsense': must be one of"),
+    "monitor-unknown": (None, ["task.monitor=val/foo"], "task.monitor=val/foo"),
+    "patience-negative": (None, ["callbacks.early_stopping.patience=-1"], "callbacks.early_stopping.patience=-1"),
+    "patience-steps-negative": (None, ["callbacks.early_stopping.patience_steps=-5"], "patience_steps=-5"),
+    "warmup-negative": (None, ["scheduler=warmup", "scheduler.warmup_steps=-1"], "scheduler.warmup_steps must be >= 0"),
+    "decay-choice": (None, ["scheduler=warmup", "scheduler.decay=exponential"], "scheduler.decay must be"),
+    "devices-zero": (None, ["trainer.devices=0"], "trainer: MisconfigurationException"),
+    "mode-choice": (None, ["task.mode=maxx"], "task.mode=maxx: must be one of max, min"),
+    "group-misspelled": (None, ["modle=gru"], "did you mean 'model'?"),
+    "key-misspelled": (None, ["datamodule.max_lne=20"], "did you mean 'max_len'?"),
+    "added-key-typed": (None, ["+eval.kss=[5]"], "did you mean 'ks'?"),
+    "added-key-top": (None, ["+foo=bar"], "'foo' is not a setting or config group"),
+    "added-argument": (None, ["+model.hiden_size=32"], "model.hiden_size: not a setting of research.models.gru"),
+    "option-unknown": (None, ["model=nonexistent"], "Could not find 'model/nonexistent'"),
+    "model-task-mismatch": (None, ["model=din", "task=next_item"], "model DIN does not support task 'next_item'"),
+    "simulator-rate": (None, ["data.builder.switch_rate=2"], "simulator: switch_rate must be in (0, 1), got 2"),
+    "simulator-users": (None, ["data.builder.num_users=0"], "data.builder.num_users=0"),
+    "split-fractions": (None, ["split=global_time", "split.val_fraction=0.9", "split.test_fraction=0.2"],
+                        "split.val_fraction=0.9, split.test_fraction=0.2"),
+    # the table builder (any CSV/TSV/parquet log)
+    "table-bool-as-word": (table(TABLE), ["data.builder.string_ids=no"], "data.builder.string_ids='no'"),
+    "table-empty": (table(""), [], "log.csv: empty file"),
+    "table-header-only": (table("user_id,item_id,category_id,timestamp\n"), [], "log.csv: empty file"),
+    "table-short-line": (table(TABLE + "1,2,3\n"), [], "log.csv: line 17: 3 fields, expected 4"),
+    "table-text-id": (table(TABLE + "1,x7,100,9\n"), [], "line 17, column item_id: 'x7' is not an integer"),
+    "table-not-utf8": (table(TABLE.encode() + b"1,1\xe9,100,9\n"), [], "log.csv: line 17: not UTF-8 text"),
+    "table-garbage": (table(bytes(range(1, 40)) * 40), [], "log.csv: "),
+    "table-cut-gzip": (gzipped_half, [], "log.csv.gz: truncated or corrupt gzip file"),
+    "table-header-twice": (table(TABLE.replace("item_id,category_id", "item_id,item_id", 1)), [],
+                           "column(s) ['item_id'] appear more than once"),
+    "table-columns-without-header": (table(TABLE), ["data.builder.has_header=false"], "0-based position"),
+    "table-time-range-empty": (table(TABLE), ["data.builder.time_range=[100,200]"], "all 15 rows fall outside"),
+    "table-time-range-words": (table(TABLE), ["data.builder.time_range=[yesterday,today]"],
+                               "data.builder.time_range=['yesterday', 'today']"),
+    "table-path-directory": (lambda root: ["data=table", f"data.builder.path={root}"], [], "a directory"),
+    "table-path-missing": (lambda root: ["data=table", f"data.builder.path={root / 'nope.csv'}"], [],
+                           "nope.csv: not found (data.builder.path)"),
+    "table-one-category": (table(TABLE.replace(",101,", ",100,").replace(",102,", ",100,")), ["task=next_category"],
+                           "task next_category predicts categories, but table has 1 category"),
+    "parquet-fraction": (parquet([1.0, 2.5, 3.0, 1.0, 2.0, 3.0]), [], "line 2, column timestamp: '2.5'"),
+    "parquet-garbage": (table(b"PAR1 not really", "log.parquet"), [], "log.parquet: not a readable parquet file"),
+    # the S3-Rec Amazon files
+    "s3rec-empty": (s3rec(sequences=""), [], "Toy.txt: empty file"),
+    "s3rec-not-utf8": (s3rec(sequences=b"1 1 2 3\n2 2 \xe9 3\n"), [], "Toy.txt: line 2: not UTF-8 text"),
+    "s3rec-gzip-bytes": (s3rec(sequences=gzip.compress(S3_SEQUENCES.encode())[:20]), [], "Toy.txt"),
+    "s3rec-no-category": (s3rec(attributes="{}"), [], "gives no item of Toy.txt a category"),
+    "s3rec-list": (s3rec(attributes="[1, 2]"), [], "expected a JSON object"),
+    "s3rec-text-item": (s3rec(attributes='{"1": [3], "a": [1]}'), [], "entry 'a'"),
+    "s3rec-text-value": (s3rec(attributes='{"1": "x", "2": [1]}'), [], "entry '1'"),
+    "s3rec-bad-json": (s3rec(attributes='{"1": [1, 2], "2": [3'), [], "Toy_item2attributes.json: not valid JSON"),
+    "s3rec-json-not-utf8": (s3rec(attributes=b'{"1": [3],\n "\xe9": [1]}'), [], "line 2: not UTF-8 text"),
+    "s3rec-missing-attributes": (s3rec(attributes=False), [], "Toy_item2attributes.json: not found"),
+    # paths, the cache and the run folder
+    "cache-is-a-file": (file_at("cache", "paths.cache_dir"), [], "a file is where a directory is needed"),
+    "run-dir-is-a-file": (file_at("runfile", "hydra.run.dir"), [], "a file is where the run folder would be"),
+    "resume-changed": (previous_run(), ["model=majority", "task=next_category", "datamodule.max_len=20"],
+                       "was trained with other settings (datamodule.max_len: 50 -> 20"),
+    "resume-damaged-config": (previous_run("model: [unclosed\n"), [], "config.yaml is unreadable (ParserError)"),
+}
+
+
+def run(arguments: list[str], root: Path, capfd=None) -> tuple[int, list[str]]:
+    """`python -m research.train ARGUMENTS`, in process: exit code and stderr lines."""
+    argv = [f"paths.cache_dir={root / 'cache'}", f"hydra.run.dir={root / 'run'}", *arguments]
+    GlobalHydra.instance().clear()
+    with mock.patch.object(sys, "argv", ["research/train.py", *argv]):
+        try:  # the module as `python -m` runs it: its __main__ block, Hydra's config path from its file
+            runpy.run_module("research.train", run_name="__main__", alter_sys=False)
+            code, message = 0, None
+        except SystemExit as exit:  # sys.exit("error: ...") prints its text when the interpreter exits
+            code, message = (1, exit.code) if isinstance(exit.code, str) else (exit.code, None)
+    err = capfd.readouterr().err if capfd else ""
+    return code, err.strip().splitlines() + ([message] if message else [])
+
+
+@pytest.mark.filterwarnings("default")  # as on the command line: a library's warning is not the error
+@pytest.mark.parametrize("case", CASES)
+def test_a_bad_input_or_fault_ends_in_one_line_and_leaves_nothing_trusted(case, tmp_path, capfd):
+    setup, overrides, expected = CASES[case]
+    extra = setup(tmp_path) if setup else []
+    capfd.readouterr()
+    data = [] if any(o.startswith("data=") for o in extra + overrides) else TINY_SYNTHETIC
+    code, lines = run(["debug=fast", *data, *extra, *overrides], tmp_path, capfd)
+    assert code != 0
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert expected in lines[0]
+    assert "Traceback" not in lines[0]
+    if case.startswith("resume"):
+        return  # the earlier run's files are its own, and untouched (tests/test_resume.py)
+    run_dir = tmp_path / "run"
+    assert not (run_dir / "metrics.json").exists() and not (run_dir / "checkpoints").exists()
+    for entry in (tmp_path / "cache").glob("*") if (tmp_path / "cache").is_dir() else []:
+        assert not entry.name.startswith("."), f"temporary build left: {entry}"
+        assert cache.damage(entry) is None
