@@ -245,8 +245,10 @@ def main(cfg: DictConfig) -> float | None:
         fail(err, f"{err.filename}: {OS_ERRORS.get(type(err), err.strerror or err)}" if err.filename else None)
     except InstantiationException as err:  # a constructor refused its settings: name the section
         cause = err.__cause__ or err
+        if isinstance(cause, (BadInput, FileNotFoundError, ValueError)):  # our messages name file or key
+            fail(cause)
         section = str(err).rsplit("full_key:", 1)[-1].strip() if "full_key:" in str(err) else "config"
-        fail(cause, f"{section}: {cause if isinstance(cause, ValueError) else f'{type(cause).__name__}: {cause}'}")
+        fail(cause, f"{section}: {type(cause).__name__}: {cause}")
     except (ValueError, MisconfigurationException) as err:  # our own checks in builders and
         fail(err)  # schedules, and Lightning's of its settings (HYDRA_FULL_ERROR=1: the traceback)
     if torch.distributed.is_available() and torch.distributed.is_initialized():

@@ -116,7 +116,7 @@ def test_loss_weightings():
 
 
 def test_unknown_weighting_fails_with_one_line(make_cfg):
-    with pytest.raises(ValueError, match=r"^loss.weighting must be one of target, window, batch, got 'user'$"):
+    with pytest.raises(ValueError, match=r"^loss.weighting=user: must be one of target, window, batch$"):
         run(make_cfg("model=gru", "loss.weighting=user", "debug=fast", *TINY_SYNTHETIC))
 
 

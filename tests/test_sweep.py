@@ -61,8 +61,8 @@ def test_a_killed_sweep_resumes_without_losing_or_repeating_a_finished_trial(tmp
 
 
 def test_failing_trials_are_marked_failed_and_the_sweep_reports_it(tmp_path):
-    # a trainer argument that does not exist: every trial's training process fails
-    proc = subprocess.run(sweep_command(tmp_path, 1, "+trainer.no_such_trainer_argument=1"), cwd=ROOT,
+    # a simulator setting it refuses when it builds the data: every trial's training process fails
+    proc = subprocess.run(sweep_command(tmp_path, 1, "data.builder.switch_rate=2"), cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "only 0 of 1 trials finished" in proc.stderr
