@@ -150,11 +150,7 @@ def check_arguments(path: str, node: DictConfig) -> None:
     size given as text), then the rules a type cannot state for our own objects: sizes and
     counts >= 1, dropout-like rates in [0, 1)."""
     target = locate(node._target_)
-    function = target.__init__ if isinstance(target, type) else target
-    try:
-        hints = typing.get_type_hints(function)
-    except Exception:  # annotations that do not resolve: the constructor still checks its arguments
-        hints = {}
+    hints = argument_types(target)
     try:
         parameters = inspect.signature(target).parameters
     except (TypeError, ValueError):  # no signature to read (some builtins)
@@ -179,6 +175,15 @@ def check_arguments(path: str, node: DictConfig) -> None:
             raise IncompatibleConfig(f"{path}.{key}={value}: must be an integer >= 1")
         if (str(key).endswith("dropout") or key == "label_smoothing") and _number(value) and not 0 <= value < 1:
             raise IncompatibleConfig(f"{path}.{key}={value}: must be a number in [0, 1)")
+
+
+def argument_types(target) -> dict:
+    """A class's or function's annotated argument types ({} when they do not resolve: the
+    constructor then still checks its own arguments)."""
+    try:
+        return typing.get_type_hints(target.__init__ if isinstance(target, type) else target)
+    except Exception:
+        return {}
 
 
 def fits(value, hint) -> bool | None:

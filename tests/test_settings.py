@@ -2,15 +2,21 @@
 while Hydra composes (the schema of research/config.py), a value out of range fails in
 research.config.check, and the command line answers either in one `error:` line."""
 
+import re
 import subprocess
 import sys
+import typing
+from dataclasses import fields
 
 import pytest
 from hydra.errors import ConfigCompositionException
+from hydra.utils import _locate as locate
+from omegaconf import OmegaConf
 
-from research.config import check
+from research.config import DataModuleSchema, EvalSchema, argument_types, check, objects
 from research.tasks import IncompatibleConfig
 from tests.conftest import ROOT
+from tests.test_configs import CASES, REQUIRED
 
 # override -> what the error must name
 BAD = {
@@ -81,3 +87,35 @@ def test_the_command_line_answers_a_bad_setting_in_one_line_and_builds_nothing(e
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines() == [line]
     assert not [*(tmp_path / "cache").glob("*")] and not (tmp_path / "sweep").exists()  # no cache entry, no study
+
+
+WRONG = {bool: "maybe", int: "ten", float: "ten"}
+
+
+def simple(hint) -> type | None:
+    """bool, int or float, also when optional; None for anything else."""
+    members = [m for m in typing.get_args(hint) if m is not type(None)] if typing.get_args(hint) else [hint]
+    return members[0] if len(members) == 1 and members[0] in WRONG else None
+
+
+@pytest.mark.parametrize(("group", "option"), CASES, ids=[f"{g}={o}" for g, o in CASES])
+def test_a_wrong_type_for_every_typed_argument_of_every_option_is_refused(group, option, make_cfg):
+    cfg = make_cfg(f"{group}={option}", *REQUIRED.get((group, option), []))
+    typed = [(f"{path}.{key}" if path else key, kind) for path, node in objects(cfg)
+             for key, hint in argument_types(locate(node._target_)).items()
+             if key in node and (kind := simple(hint)) is not None]
+    for key, kind in typed:
+        bad = OmegaConf.create(OmegaConf.to_container(cfg))
+        OmegaConf.update(bad, key, WRONG[kind], merge=False)
+        with pytest.raises(IncompatibleConfig, match=re.escape(key) + r"='?" + WRONG[kind] + "'?: must be"):
+            check(bad)
+
+
+@pytest.mark.parametrize("schema", [DataModuleSchema, EvalSchema])
+def test_a_wrong_type_for_every_schema_key_fails_at_compose_time(schema, make_cfg):
+    section = {DataModuleSchema: "datamodule", EvalSchema: "eval"}[schema]
+    for field in fields(schema):
+        kind = simple(typing.get_type_hints(schema)[field.name])
+        if kind is not None:
+            with pytest.raises(ConfigCompositionException, match=f"{section}.{field.name}"):
+                make_cfg(f"{section}.{field.name}={WRONG[kind]}")
