@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import socket
 import statistics
@@ -242,8 +243,8 @@ def main() -> None:
     records = summarise(spec, results)
     spec["mask_history"] = sorted({r["mask_history"] for r in results.values()})
     jobs = ["--jobs", str(args.jobs)] if args.jobs > 1 else []
-    command = " ".join(["python -m research.table", str(args.spec), *jobs,
-                        *(["--rows", *args.rows] if args.rows else []), *args.overrides])
+    arguments = [str(args.spec), *jobs, *(["--rows", *args.rows] if args.rows else []), *args.overrides]
+    command = "python -m research.table " + shlex.join(arguments)  # quoted: it reruns as written
     written = render(spec, records, args.results / spec["name"], command)
     if args.archive:
         archive(list(results), args.archive)
