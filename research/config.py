@@ -86,6 +86,7 @@ RULES = {
     "datamodule.eval_batch_size": at_least(1),
     "datamodule.min_user_events": at_least(2),
     "datamodule.ctr_negatives": one_of("popularity", "uniform"),
+    "data.builder.category_level": at_least(0),  # a depth in the category path (Python would count from the end)
     "eval.slice_window": at_least(1),
     "eval.ks": (lambda v: len(v) > 0 and all(_integer(k) and k >= 1 for k in v), "a non-empty list of integers >= 1"),
     "seed": (_integer, "an integer"),

@@ -124,6 +124,8 @@ CASES = {
     "model-task-mismatch": (None, ["model=din", "task=next_item"], "model DIN does not support task 'next_item'"),
     "simulator-rate": (None, ["data.builder.switch_rate=2"], "simulator: switch_rate must be in (0, 1), got 2"),
     "simulator-users": (None, ["data.builder.num_users=0"], "data.builder.num_users=0"),
+    "category-level-negative": (None, ["data=amazon_raw", "data.root=/nonexistent", "data.builder.category_level=-1"],
+                                "data.builder.category_level=-1: must be an integer >= 0"),
     "split-fractions": (None, ["split=global_time", "split.val_fraction=0.9", "split.test_fraction=0.2"],
                         "split.val_fraction=0.9, split.test_fraction=0.2"),
     # the table builder (any CSV/TSV/parquet log)
