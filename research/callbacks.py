@@ -42,15 +42,25 @@ class EpochTimer(L.Callback):
         if trainer.training is False and trainer.state.fn == "fit" and not trainer.sanity_checking \
                 and self._train_end is None:
             self._train_end = self._v0
+            # kept now, before this epoch's checkpoint is written, so a resumed run counts it
+            self.train_seconds.append(self._train_end - self._t0)
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         self.eval_seconds.append(time.perf_counter() - self._v0)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        seconds = (self._train_end or time.perf_counter()) - self._t0
-        self.train_seconds.append(seconds)
+        if self._train_end is None:  # an epoch without validation
+            self.train_seconds.append(time.perf_counter() - self._t0)
+        seconds = self.train_seconds[-1]
         pl_module.log("time/train_epoch_seconds", seconds, on_epoch=True)
         log.info("epoch %d: %.2f s training%s", trainer.current_epoch, seconds, self.progress(trainer))
+
+    def state_dict(self) -> dict:
+        """In every checkpoint: a resumed run's time/ figures cover all of its epochs."""
+        return {"train_seconds": list(self.train_seconds), "eval_seconds": list(self.eval_seconds)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.train_seconds, self.eval_seconds = list(state["train_seconds"]), list(state["eval_seconds"])
 
     @staticmethod
     def progress(trainer) -> str:

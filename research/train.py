@@ -190,11 +190,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
             (out / name).write_text(text)
     else:
         log.info("model has no trainable parameters: evaluating only")
+    timing = timer.summary()  # now: evaluating a checkpoint below restores the timer of its epoch
     # checkpoints are read as weights only (no pickled code), on resume and for the best epoch
     results = {**trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True)[0],
                **trainer.test(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True)[0]}
     results = {k: float(v) for k, v in results.items() if k.startswith(("val/", "test/"))}
-    results |= timer.summary() | {"time/total_seconds": time.perf_counter() - t0}
+    results |= timing | {"time/total_seconds": time.perf_counter() - t0}
     write_json(out / "metrics.json", results)
     if "test" in module.category_reports:  # ranking/category tasks; ctr has no per-category report
         write_json(out / "category_report.json",

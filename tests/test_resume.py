@@ -69,6 +69,8 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_identical(tmp_pa
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming from" in resumed.stdout + resumed.stderr
     assert scores(tmp_path / "killed" / "metrics.json") == scores(tmp_path / "whole" / "metrics.json")
+    # the timings cover every epoch, before and after the crash
+    assert json.loads((run / "metrics.json").read_text())["time/epochs"] == EPOCHS
     epochs = [json.loads(line)["epoch"] for line in curve.read_text().splitlines()]
     assert epochs == list(range(EPOCHS))  # one line per epoch, none repeated, none lost
     # so is the CSV log: the same validation rows as the uninterrupted run's
