@@ -212,7 +212,7 @@ def describe(hint) -> str:
     names = {bool: "true or false", int: "an integer", float: "a number", str: "text", type(None): "null"}
     members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
     literals = [v for m in members if typing.get_origin(m) is typing.Literal for v in typing.get_args(m)]
-    others = [names.get(m, getattr(m, "__name__", str(m))) for m in members
+    others = [names.get(m, m.__name__ if isinstance(m, type) else str(m)) for m in members
               if typing.get_origin(m) is not typing.Literal]
     return " or ".join([*([f"one of {', '.join(dict.fromkeys(map(str, literals)))}"] if literals else []), *others])
 
