@@ -77,14 +77,16 @@ class MigrationLatency(Metric):
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
     def update(self, user, position, predicted, state, previous_state) -> None:
-        for name, value in zip(("user", "position", "predicted", "state", "previous_state"),
-                               (user, position, predicted, state, previous_state)):
-            getattr(self, name).append(value)
+        self.user.append(user)
+        self.position.append(position)
+        self.predicted.append(predicted)
+        self.state.append(state)
+        self.previous_state.append(previous_state)
 
     def compute(self) -> dict[str, float]:
         def cat(state):
             return torch.cat(state) if isinstance(state, list) else state
 
-        latency, missed, alarms = switch_latencies(*(cat(getattr(self, n)) for n in
-                                                     ("user", "position", "predicted", "state", "previous_state")))
+        latency, missed, alarms = switch_latencies(cat(self.user), cat(self.position), cat(self.predicted),
+                                                   cat(self.state), cat(self.previous_state))
         return latency_summary(latency, missed, alarms)

@@ -85,8 +85,9 @@ def replay(tracker: InterestTracker, stream: pl.DataFrame, batch_size: int) -> t
         t0 = time.perf_counter()
         out = tracker.update(keys[start:end], items[start:end], behaviors[start:end])
         seconds += time.perf_counter() - t0
-        for name in parts:
-            parts[name].append(getattr(out, name))
+        for name, value in (("distribution", out.distribution), ("top", out.top), ("confidence", out.confidence),
+                            ("migrated", out.migrated)):
+            parts[name].append(value)
     return {k: torch.cat(v) if v else torch.empty(0) for k, v in parts.items()}, seconds
 
 

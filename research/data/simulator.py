@@ -57,7 +57,7 @@ class SimulatorParams:
     def __post_init__(self) -> None:
         # Private read-only copies: a frozen params object must not change under a predictor.
         for name, dtype in _ARRAY_DTYPES.items():
-            arr = np.array(getattr(self, name), dtype=dtype)
+            arr = np.array(vars(self)[name], dtype=dtype)
             arr.flags.writeable = False
             object.__setattr__(self, name, arr)
         object.__setattr__(self, "exploration", float(self.exploration))
@@ -66,8 +66,7 @@ class SimulatorParams:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SimulatorParams):
             return NotImplemented
-        return all(np.array_equal(getattr(self, f.name), getattr(other, f.name))
-                   for f in fields(self))
+        return all(np.array_equal(vars(self)[f.name], vars(other)[f.name]) for f in fields(self))
 
     def emission_matrix(self) -> np.ndarray:
         """(C, I) matrix of P(item | hidden state)."""
@@ -77,7 +76,7 @@ class SimulatorParams:
         return weight * self.item_popularity[None, :]
 
     def save(self, path: str | os.PathLike) -> None:
-        arrays = {name: getattr(self, name) for name in _ARRAY_DTYPES}
+        arrays = {name: vars(self)[name] for name in _ARRAY_DTYPES}
         # A file handle stops np.savez from appending ".npz" to the caller's path.
         with open(path, "wb") as fh:
             np.savez(fh, **arrays, exploration=np.float64(self.exploration),
