@@ -78,7 +78,6 @@ def one_of(*allowed: str):
     return lambda v: v in allowed, f"one of {', '.join(allowed)}"
 
 
-FRACTION = (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)")
 # what a type cannot say; a key absent from the composed config (another model's) is skipped
 RULES = {
     "datamodule.max_len": at_least(1),
@@ -104,8 +103,6 @@ RULES = {
     "task.category_weight": (lambda v: _number(v) and v >= 0, "a number >= 0"),
     "loss.weighting": one_of("target", "window", "batch"),
     "task.mode": one_of("max", "min"),
-    "model.dropout": FRACTION,
-    "model.item_dropout": FRACTION,
 }
 
 
@@ -235,8 +232,7 @@ def check_monitor(cfg: DictConfig) -> None:
 
 
 _ABSENT = object()
-# the primary config's own keys (conf/train.yaml) beside its groups
-TOP_LEVEL = ("seed", "compile", "resume", "threads", "datamodule", "optimizer", "eval", "hydra")
+
 # sections whose keys the schema types: a misspelled key in them gets a suggestion
 TYPED_SECTIONS = {"datamodule": DataModuleSchema, "eval": EvalSchema}
 
@@ -245,7 +241,8 @@ def misspelled(overrides: list[str], groups: list[str]) -> str | None:
     """One line for the first command-line override whose key names no setting or config group,
     with the closest known name (`modle=gru`: did you mean 'model'?); None when all are known.
     Appends (`+key=...`), deletions and Hydra's own flags are left to Hydra."""
-    top = set(TOP_LEVEL) | set(groups)
+    own = set(yaml.safe_load((CONF / "train.yaml").read_text())) - {"defaults"}  # the primary config's keys
+    top = own | set(groups) | {"hydra"}
     for override in overrides:
         if override.startswith(("~", "-")) or "=" not in override:
             continue
