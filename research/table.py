@@ -73,6 +73,7 @@ class Cell:
             resolved.get("callbacks", {}).pop(callback, None)
         for section in ("data", "datamodule"):  # hashed user ids leave every number unchanged
             resolved.get(section, {}).pop("anonymize", None)
+        resolved.get("datamodule", {}).pop("cache_dir", None)  # where the built data is kept (RESEARCH_CACHE_DIR)
         digest = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return RUNS / digest
 

@@ -132,3 +132,13 @@ def test_a_row_that_cannot_run_stops_the_table_in_one_line(tmp_path, row, line):
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1] == line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_cell_is_the_same_cell_wherever_its_data_cache_lives(monkeypatch):
+    cell = table.cells(SPEC)[0]
+    monkeypatch.setenv("RESEARCH_CACHE_DIR", "/tmp/one-cache")
+    here = cell.run_dir()
+    monkeypatch.setenv("RESEARCH_CACHE_DIR", "/srv/another-cache")
+    assert cell.run_dir() == here
+    changed = table.Cell(cell.row, cell.dataset, cell.seed, (*cell.overrides, "optimizer.lr=0.002"))
+    assert changed.run_dir() != here  # what the run computes still names the cell
