@@ -29,6 +29,7 @@ from hydra.utils import _locate as locate
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from research import CONF
+from research.bounds import Between
 from research.tasks import IncompatibleConfig
 
 
@@ -148,7 +149,7 @@ def check_arguments(path: str, node: DictConfig) -> None:
     size given as text), then the rules a type cannot state for our own objects: sizes and
     counts >= 1, dropout-like rates in [0, 1)."""
     target = locate(node._target_)
-    hints = argument_types(target)
+    hints, bounds = argument_types(target), argument_bounds(target)
     try:
         parameters = inspect.signature(target).parameters
     except (TypeError, ValueError):  # no signature to read (some builtins)
@@ -169,6 +170,9 @@ def check_arguments(path: str, node: DictConfig) -> None:
             continue
         if key in hints and fits(value, hints[key]) is False:
             raise IncompatibleConfig(f"{path}.{key}={value!r}: must be {describe(hints[key])}")
+        if key in bounds and _number(value) and not bounds[key].admits(value):
+            kind = "an integer" if hints.get(key) is int else "a number"
+            raise IncompatibleConfig(f"{path}.{key}={value}: must be {kind} {bounds[key]}")
         if ours and SIZE.search(str(key)) and _integer(value) and value < 1:
             raise IncompatibleConfig(f"{path}.{key}={value}: must be an integer >= 1")
         if (str(key).endswith("dropout") or key == "label_smoothing") and _number(value) and not 0 <= value < 1:
@@ -182,6 +186,16 @@ def argument_types(target) -> dict:
         return typing.get_type_hints(target.__init__ if isinstance(target, type) else target)
     except Exception:
         return {}
+
+
+def argument_bounds(target) -> dict[str, Between]:
+    """The ranges a constructor declares for its arguments (`Annotated[float, Between(...)]`)."""
+    try:
+        hints = typing.get_type_hints(target.__init__ if isinstance(target, type) else target, include_extras=True)
+    except Exception:
+        return {}
+    return {key: bound for key, hint in hints.items() if typing.get_origin(hint) is typing.Annotated
+            for bound in hint.__metadata__ if isinstance(bound, Between)}
 
 
 def fits(value, hint) -> bool | None:

@@ -13,10 +13,13 @@ target (an accidental hit) is removed from that row's loss.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from research.bounds import UNIT
 from research.data.schema import DatasetMeta
 from research.sampling import item_weights
 
@@ -124,7 +127,7 @@ class GBCE(_PerRowNegatives):
     is raised to beta = alpha * (t * (1 - 1/alpha) + 1/alpha), alpha = k / (N - 1) the sampling
     rate, which undoes the over-confidence that negative sampling induces. t = 0 gives BCE."""
 
-    def __init__(self, meta: DatasetMeta, num_negatives: int = 256, t: float = 0.75):
+    def __init__(self, meta: DatasetMeta, num_negatives: int = 256, t: Annotated[float, UNIT] = 0.75):
         super().__init__(meta, num_negatives)
         if not 0.0 <= t <= 1.0:
             raise ValueError(f"gBCE: t must be in [0, 1], got {t}")

@@ -13,7 +13,7 @@ from hydra.errors import ConfigCompositionException
 from hydra.utils import _locate as locate
 from omegaconf import OmegaConf
 
-from research.config import DataModuleSchema, EvalSchema, argument_types, check, objects
+from research.config import DataModuleSchema, EvalSchema, argument_bounds, argument_types, check, objects
 from research.tasks import IncompatibleConfig
 from tests.conftest import ROOT
 from tests.test_configs import CASES, REQUIRED
@@ -109,6 +109,42 @@ def test_a_wrong_type_for_every_typed_argument_of_every_option_is_refused(group,
         OmegaConf.update(bad, key, WRONG[kind], merge=False)
         with pytest.raises(IncompatibleConfig, match=re.escape(key) + r"='?" + WRONG[kind] + "'?: must be"):
             check(bad)
+
+
+def outside(bound, kind) -> list:
+    """Values just outside a declared range, of the argument's own type."""
+    step = 1 if kind is int else 0.5
+    values = []
+    if bound.low is not None:
+        values.append(bound.low if bound.low_open else bound.low - step)
+    if bound.high is not None:
+        values.append(bound.high if bound.high_open else bound.high + step)
+    return values
+
+
+@pytest.mark.parametrize(("group", "option"), CASES, ids=[f"{g}={o}" for g, o in CASES])
+def test_a_value_outside_every_declared_range_is_refused_and_the_defaults_pass(group, option, make_cfg):
+    cfg = make_cfg(f"{group}={option}", *REQUIRED.get((group, option), []))
+    check(cfg)  # every default lies in its range
+    bounded = [(f"{path}.{key}" if path else key, bound, argument_types(target).get(key))
+               for path, node in objects(cfg) for target in [locate(node._target_)]
+               for key, bound in argument_bounds(target).items() if key in node]
+    for key, bound, kind in bounded:
+        for value in outside(bound, kind):
+            bad = OmegaConf.create(OmegaConf.to_container(cfg))
+            OmegaConf.update(bad, key, value, merge=False)
+            with pytest.raises(IncompatibleConfig, match=re.escape(f"{key}={value}: must be ") + r".*" +
+                               re.escape(str(bound))):
+                check(bad)
+
+
+def test_ranges_are_read_from_the_constructor_signatures(make_cfg):
+    cfg = make_cfg("model=bert4rec", "model.mask_prob=1.0")
+    with pytest.raises(IncompatibleConfig, match=r"^model\.mask_prob=1\.0: must be a number in \(0, 1\)$"):
+        check(cfg)
+    check(make_cfg("model=bert4rec", "model.mask_prob=0.6"))
+    with pytest.raises(IncompatibleConfig, match=r"^model\.block\.inner_factor=0: must be an integer >= 1$"):
+        check(make_cfg("model=sasrec", "model.block.inner_factor=0"))
 
 
 @pytest.mark.parametrize("schema", [DataModuleSchema, EvalSchema])

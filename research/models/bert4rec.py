@@ -18,10 +18,12 @@ the model is not causal position by position, and says so with `causal = False`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
 import torch
 from torch import nn
 
+from research.bounds import OPEN_UNIT, POSITIVE, UNIT
 from research.data.schema import DatasetMeta
 from research.models import SEQUENCE_TASKS
 from research.models.components.embedding import EventEmbedding, init_embedding
@@ -35,7 +37,8 @@ class BERT4Rec(nn.Module):
 
     def __init__(self, meta: DatasetMeta, block: Callable[..., Block], max_len: int = 50, hidden_size: int = 64,
                  num_layers: int = 2, num_heads: int = 2, dropout: float = 0.2, attention_dropout: float = 0.2,
-                 mask_prob: float = 0.2, last_only_prob: float = 0.5, init_std: float = 0.02, item_dropout: float = 0.0,
+                 mask_prob: Annotated[float, OPEN_UNIT] = 0.2, last_only_prob: Annotated[float, UNIT] = 0.5,
+                 init_std: Annotated[float, POSITIVE] = 0.02, item_dropout: float = 0.0,
                  use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         self.mask_prob, self.last_only_prob = mask_prob, last_only_prob

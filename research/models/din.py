@@ -5,9 +5,12 @@ softmax-normalised, as in the paper. The tower scores
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import nn
 
+from research.bounds import AT_LEAST_ONE
 from research.data.schema import DatasetMeta
 from research.models.components.ctr import CTR_TASKS, CTROutput, ItemCategoryEmbedding, Tower, pool
 from research.models.components.target_attention import TargetAttention
@@ -16,7 +19,7 @@ from research.models.components.target_attention import TargetAttention
 class DIN(nn.Module):
     supported_tasks = CTR_TASKS
 
-    def __init__(self, meta: DatasetMeta, embedding_dim: int = 18, pooling: str = "sum",
+    def __init__(self, meta: DatasetMeta, embedding_dim: Annotated[int, AT_LEAST_ONE] = 18, pooling: str = "sum",
                  attention_mlp: tuple[int, ...] = (80, 40), attention_activation: str = "sigmoid",
                  normalize_attention: bool = False, mlp: tuple[int, ...] = (200, 80), activation: str = "dice",
                  dropout: float = 0.0):

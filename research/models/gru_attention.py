@@ -6,9 +6,12 @@ no auxiliary loss and the attention does not steer the recurrence."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import nn
 
+from research.bounds import AT_LEAST_ONE
 from research.data.schema import DatasetMeta
 from research.models.components.ctr import CTR_TASKS, CTROutput, ItemCategoryEmbedding, Tower, pool
 from research.models.components.recurrent import LeftPaddedRNN
@@ -18,7 +21,8 @@ from research.models.components.target_attention import TargetAttention
 class GRUAttention(nn.Module):
     supported_tasks = CTR_TASKS
 
-    def __init__(self, meta: DatasetMeta, embedding_dim: int = 18, num_layers: int = 2, pooling: str = "sum",
+    def __init__(self, meta: DatasetMeta, embedding_dim: Annotated[int, AT_LEAST_ONE] = 18, num_layers: int = 2,
+                 pooling: str = "sum",
                  attention_mlp: tuple[int, ...] = (80, 40), attention_activation: str = "sigmoid",
                  normalize_attention: bool = True, mlp: tuple[int, ...] = (200, 80), activation: str = "dice",
                  dropout: float = 0.0):

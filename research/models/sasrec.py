@@ -12,10 +12,12 @@ really better than SASRec?").
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
 import torch
 from torch import nn
 
+from research.bounds import POSITIVE
 from research.data.schema import DatasetMeta
 from research.models import SEQUENCE_TASKS
 from research.models.components.embedding import EventEmbedding, init_embedding
@@ -28,7 +30,7 @@ class SASRec(nn.Module):
 
     def __init__(self, meta: DatasetMeta, block: Callable[..., Block], max_len: int = 50, hidden_size: int = 64,
                  num_layers: int = 2, num_heads: int = 2, dropout: float = 0.5, attention_dropout: float = 0.5,
-                 init_std: float = 0.02, item_dropout: float = 0.0,
+                 init_std: Annotated[float, POSITIVE] = 0.02, item_dropout: float = 0.0,
                  use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, hidden_size,

@@ -19,10 +19,13 @@ biases, as BERT and RecBole.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from research.bounds import AT_LEAST_ONE, POSITIVE
 
 
 class SelfAttention(nn.Module):
@@ -66,7 +69,7 @@ class Block(nn.Module):
     ffn_dropout: bool = True  # dropout inside the feed-forward, after its activation
 
     def __init__(self, hidden_size: int, num_heads: int, dropout: float, attention_dropout: float,
-                 inner_factor: int, activation: str, eps: float):
+                 inner_factor: Annotated[int, AT_LEAST_ONE], activation: str, eps: Annotated[float, POSITIVE]):
         super().__init__()
         self.attention = SelfAttention(hidden_size, num_heads, attention_dropout)
         self.ffn = feed_forward(hidden_size, inner_factor * hidden_size, activation,
