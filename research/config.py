@@ -146,8 +146,8 @@ def objects(node: DictConfig, path: str = ""):
 
 def check_arguments(path: str, node: DictConfig) -> None:
     """Each argument against the type its constructor declares (a bool given as the text "no", a
-    size given as text), then the rules a type cannot state for our own objects: sizes and
-    counts >= 1, dropout-like rates in [0, 1)."""
+    size given as text), then the range it declares (research.bounds), then the rules a type
+    cannot state for our own objects: sizes and counts >= 1, dropout-like rates in [0, 1)."""
     target = locate(node._target_)
     hints, bounds = argument_types(target), argument_bounds(target)
     try:
