@@ -1,5 +1,5 @@
 """The bad-input and fault suite: every case is a real `python -m research.train` command line
-(run in this process through the same entry point, so sixty cases take a minute, not ten) over
+(run in this process through the same entry point, so ninety cases take a minute or two, not ten) over
 a bad setting, a bad file of some builder, or a fault of the cache or the run folder. Each must
 end with a non-zero exit and exactly one stderr line, `error:` and what names the problem (file,
 line, field or setting key), with no traceback; and nothing may be left that a later run would
@@ -57,6 +57,48 @@ def s3rec(sequences: bytes | str | None = None, attributes: bytes | str | None =
             if content is not False:
                 (root / name).write_bytes(content if isinstance(content, bytes) else content.encode())
         return ["data=amazon_s3rec", f"data.root={root}", "data.name=Toy"]
+    return write
+
+
+ML_DATA = "".join(f"{u}\t{i}\t{1 + (u + i) % 5}\t{880000000 + 60 * t}\n"
+                  for u in (1, 2, 3) for t, i in enumerate((1, 2, 3, 1, 2)))
+ML_ITEM = "".join(f"{i}|Film {i} (1995)|01-Jan-1995||http://x|" + "|".join("1" if g == i else "0" for g in range(19))
+                  + "\n" for i in (1, 2, 3))
+ML_USER = "1|24|M|technician|85711\n2|53|F|other|94043\n3|23|M|writer|32067\n"
+
+
+def movielens(data: bytes | str | None = None, items: str | None | bool = None, users: str | bool = False,
+              layout: str = "100k"):
+    """An ml-100k folder (u.data, u.item, optional u.user), or `layout="dat"`: ratings.dat only."""
+    def write(root: Path) -> list[str]:
+        folder = root / "ml"
+        folder.mkdir()
+        if layout == "dat":
+            (folder / "ratings.dat").write_bytes(data if isinstance(data, bytes) else data.encode())
+            (folder / "movies.dat").write_text("1::Film (1995)::Comedy\n2::Other (1996)::Drama\n")
+            return ["data=movielens", f"data.root={folder}"]
+        for name, content, default in (("u.data", data, ML_DATA), ("u.item", items, ML_ITEM), ("u.user", users, None)):
+            content = default if content is None else content
+            if content not in (False, None):
+                (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+        return ["data=movielens", f"data.root={folder}"]
+    return write
+
+
+REVIEWS = "".join(json.dumps({"reviewerID": f"U{u}", "asin": f"A{(u + t) % 4}", "unixReviewTime": 1400000000 + t})
+                  + "\n" for u in range(3) for t in range(4))
+META = "".join(str({"asin": f"A{i}", "categories": [["Beauty", ["Skin", "Hair"][i % 2]]]}) + "\n" for i in range(4))
+
+
+def amazon_raw(reviews: bytes | str | None = None, meta: bytes | str | None = None, cut: bool = False):
+    """A 2014-release pair of gzipped files; `cut`: the reviews file cut in half."""
+    def write(root: Path) -> list[str]:
+        for name, content, default in (("reviews.json.gz", reviews, REVIEWS), ("meta.json.gz", meta, META)):
+            content = default if content is None else content
+            packed = gzip.compress(content if isinstance(content, bytes) else content.encode())
+            (root / name).write_bytes(packed[: len(packed) // 2] if cut and name.startswith("reviews") else packed)
+        return ["data=amazon_raw", f"data.root={root}", "data.builder.reviews=reviews.json.gz",
+                "data.builder.meta=meta.json.gz"]
     return write
 
 
@@ -161,6 +203,24 @@ CASES = {
     "s3rec-bad-json": (s3rec(attributes='{"1": [1, 2], "2": [3'), [], "Toy_item2attributes.json: not valid JSON"),
     "s3rec-json-not-utf8": (s3rec(attributes=b'{"1": [3],\n "\xe9": [1]}'), [], "line 2: not UTF-8 text"),
     "s3rec-missing-attributes": (s3rec(attributes=False), [], "Toy_item2attributes.json: not found"),
+    # MovieLens (ml-100k and .dat layouts)
+    "movielens-text-user": (movielens(ML_DATA + "x9\t1\t5\t880000000\n"), [], "u.data: line 16, column user_id: 'x9'"),
+    "movielens-short-line": (movielens(ML_DATA + "4\t1\n"), [], "u.data: line 16"),
+    "movielens-not-utf8": (movielens(ML_DATA.encode() + b"4\t1\xe9\t5\t880000000\n"), [], "u.data: line 16: not UTF-8"),
+    "movielens-empty": (movielens(""), [], "u.data: empty file"),
+    "movielens-bad-gender": (movielens(users=ML_USER.replace("|F|", "|X|")), [], "u.user: line 2, column gender: 'X'"),
+    "movielens-no-genres": (movielens(items=False), [], "u.item: not found (MovieLens genres)"),
+    "movielens-no-ratings": (lambda root: ["data=movielens", f"data.root={root}"], [], "no u.data or ratings.dat"),
+    "movielens-dat-tabs": (movielens("1\t1\t5\t880000000\n", layout="dat"), [], "ratings.dat: line 1"),
+    # Amazon reviews + metadata (gzipped JSON lines)
+    "amazon-cut-gzip": (amazon_raw(cut=True), [], "reviews.json.gz: truncated or corrupt gzip file"),
+    "amazon-not-json": (amazon_raw(REVIEWS + "{not json\n"), [], "reviews.json.gz: line 13: no valid reviewerID"),
+    "amazon-no-reviewer": (amazon_raw(REVIEWS + json.dumps({"asin": "A1", "unixReviewTime": 1}) + "\n"), [],
+                           "reviews.json.gz: line 13: no valid reviewerID (1 such lines)"),
+    "amazon-empty-reviews": (amazon_raw(""), [], "reviews.json.gz: empty file"),
+    "amazon-meta-no-asin": (amazon_raw(meta=META + str({"categories": [["Beauty"]]}) + "\n"), [],
+                            "meta.json.gz: line 5: no asin"),
+    "amazon-meta-not-utf8": (amazon_raw(meta=META.encode() + b"{'asin': 'A\xe9'}\n"), [], "meta.json.gz: line 5"),
     # paths, the cache and the run folder
     "cache-is-a-file": (file_at("cache", "paths.cache_dir"), [], "a file is where a directory is needed"),
     "run-dir-is-a-file": (file_at("runfile", "hydra.run.dir"), [], "a file is where the run folder would be"),

@@ -38,5 +38,5 @@ def test_reviews_become_events_and_a_category_level_the_category(tmp_path, relea
 def test_a_review_without_a_time_is_reported_by_line(tmp_path):
     gz(tmp_path / "reviews.json.gz", [json.dumps(REVIEWS[0]), json.dumps({"reviewerID": "A3", "asin": "B01"})])
     gz(tmp_path / "meta.json.gz", META_2014)
-    with pytest.raises(BadInput, match=r"reviews.json.gz: line 2: no valid timestamp \(unixReviewTime"):
+    with pytest.raises(BadInput, match=r"reviews.json.gz: line 2: no valid unixReviewTime \(1 such lines\)$"):
         AmazonRawBuilder(str(tmp_path), "reviews.json.gz", "meta.json.gz").load()

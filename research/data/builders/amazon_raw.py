@@ -45,16 +45,15 @@ class AmazonRawBuilder:
                 "category_level": self.category_level}
 
     def load(self) -> RawLog:
+        fields = {"user_id": "reviewerID", "item_id": "asin", "timestamp": "unixReviewTime"}  # ours: the file's
+        text = pl.col("text")
         reviews = lines(self.reviews).select(
-            "line",
-            pl.col("text").str.json_path_match("$.reviewerID").alias("user_id"),
-            pl.col("text").str.json_path_match("$.asin").alias("item_id"),
-            pl.col("text").str.json_path_match("$.unixReviewTime").cast(pl.Int64, strict=False).alias("timestamp"))
-        for column in ("user_id", "item_id", "timestamp"):
+            "line", *(text.str.json_path_match(f"$.{field}").alias(column) for column, field in fields.items()))
+        reviews = reviews.with_columns(pl.col("timestamp").cast(pl.Int64, strict=False))
+        for column, field in fields.items():
             bad = reviews.filter(pl.col(column).is_null())
             if bad.height:
-                raise BadInput(f"{self.reviews}: line {bad['line'][0]}: no valid {column} "
-                               f"({'unixReviewTime' if column == 'timestamp' else column}; {bad.height} such lines)")
+                raise BadInput(f"{self.reviews}: line {bad['line'][0]}: no valid {field} ({bad.height} such lines)")
         categories = self.item_categories()
         events = reviews.drop("line").join(categories, on="item_id", how="left", maintain_order="left").with_columns(
             pl.col("category_id").fill_null(NO_CATEGORY), pl.int_range(pl.len(), dtype=pl.Int64).alias("order"))
