@@ -188,6 +188,8 @@ CASES = {
     "table-path-directory": (lambda root: ["data=table", f"data.builder.path={root}"], [], "a directory"),
     "table-path-missing": (lambda root: ["data=table", f"data.builder.path={root / 'nope.csv'}"], [],
                            "nope.csv: not found (data.builder.path)"),
+    "table-behaviors-without-column": (table(TABLE), ["data.builder.behaviors=[buy]"],
+                                       "data.builder.behaviors=['buy']: the log has no behavior column"),
     "table-one-category": (table(TABLE.replace(",101,", ",100,").replace(",102,", ",100,")), ["task=next_category"],
                            "task next_category predicts categories, but table has 1 category"),
     "parquet-fraction": (parquet([1.0, 2.5, 3.0, 1.0, 2.0, 3.0]), [], "line 2, column timestamp: '2.5'"),

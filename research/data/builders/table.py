@@ -172,6 +172,9 @@ class TableBuilder:
             raise ValueError(f"data.builder.columns={self.columns}: without a header (data.builder.has_header="
                              "false) each column is a 0-based position")
         self.behaviors = list(behaviors) if behaviors is not None else None
+        if self.behaviors is not None and "behavior" not in self.columns:  # a filter that would filter nothing
+            raise ValueError(f"data.builder.behaviors={self.behaviors}: the log has no behavior column "
+                             f"(data.builder.columns: {self.columns})")
         try:
             self.time_range = [unix_seconds(t) for t in time_range] if time_range else None
         except ValueError:
