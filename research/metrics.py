@@ -80,6 +80,9 @@ class SlicedMetrics(Metric):
     def __init__(self, num_categories: int):
         super().__init__()
         self.num_categories = num_categories
+        # one category: every target "stays" and every category guess is right, so the category
+        # metrics and the stay/shift slices would only report the data's shape
+        self.by_category = num_categories >= 2
         self.names: list[str] | None = None
         self.add_state("values", default=[], dist_reduce_fx="cat")  # (B, M) per batch
         self.add_state("is_shift", default=[], dist_reduce_fx="cat")
@@ -99,12 +102,15 @@ class SlicedMetrics(Metric):
         values, is_shift = _cat(self.values), _cat(self.is_shift)
         pred, target = _cat(self.category_pred), _cat(self.category_target)
         out: dict[str, float] = {}
-        for prefix, rows in (("", slice(None)), ("stay/", ~is_shift), ("shift/", is_shift)):
+        slices = (("", slice(None)), ("stay/", ~is_shift), ("shift/", is_shift)) if self.by_category else \
+            (("", slice(None)),)
+        for prefix, rows in slices:
             v = values[rows]
             out[f"{prefix}count"] = float(v.size(0))
             for i, name in enumerate(self.names):
                 out[f"{prefix}{name}"] = float(v[:, i].mean()) if v.size(0) else float("nan")
-            out[f"{prefix}category_macro_f1"] = macro_f1(pred[rows], target[rows], self.num_categories + 1)
+            if self.by_category:
+                out[f"{prefix}category_macro_f1"] = macro_f1(pred[rows], target[rows], self.num_categories + 1)
         return out
 
     def category_report(self) -> dict[str, torch.Tensor]:

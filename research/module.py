@@ -131,7 +131,8 @@ class SequenceRecModule(L.LightningModule):
                 ranked = metrics.mask_seen(item_scores, batch["history"], batch["target_item"])
             values |= metrics.ranking_values(metrics.target_ranks(ranked, batch["target_item"]), self.ks)
         log_probs = self.category_log_probs(h, item_scores)
-        values |= metrics.category_values(log_probs, batch["target_category"])
+        if self.num_categories >= 2:  # see SlicedMetrics.by_category
+            values |= metrics.category_values(log_probs, batch["target_category"])
         self.eval_metrics[split].update(values, batch["is_shift"], log_probs.argmax(1), batch["target_category"])
         if self.migration is not None:
             if "target_state" not in batch:
@@ -142,7 +143,7 @@ class SequenceRecModule(L.LightningModule):
     def _log_results(self, split: str) -> None:
         metric = self.eval_metrics[split]
         results = metric.compute()
-        if split == "test" and not self.ctr:
+        if split == "test" and not self.ctr and metric.by_category:
             self.category_reports[split] = metric.category_report()
         metric.reset()
         if self.migration is not None:

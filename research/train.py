@@ -158,7 +158,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
         why = f"{datamodule.meta.name} has {datamodule.meta.num_categories} category"
         if cfg.task.category_weight > 0 or "category" in cfg.task.monitor:
             raise IncompatibleConfig(f"task {cfg.task.name} predicts categories, but {why}")
-        log.warning("%s: its category metrics mean nothing", why)
+        log.warning("%s: category metrics and the stay/shift slices are skipped (they would read 1.0 and 0 "
+                    "by construction)", why)
     module = build_module(cfg, datamodule.meta, datamodule.targets_per_batch)
     if cfg.compile and module.trainable:  # mixed precision is Lightning's own: trainer.precision=bf16-mixed
         module.model.compile()  # in place: parameter names, and so checkpoints, are unchanged

@@ -102,6 +102,11 @@ def amazon_raw(reviews: bytes | str | None = None, meta: bytes | str | None = No
     return write
 
 
+def recbole(root: Path, extra: str = "", header: str = "user_id:token\titem_id:token\ttimestamp:float") -> list[str]:
+    (root / "toy.inter").write_text(f"{header}\nu1\ti2\t96\n{extra}u2\ti1\t95\n")
+    return ["data=recbole", f"data.root={root}", "data.name=toy"]
+
+
 def file_at(name: str, key: str):
     def write(root: Path) -> list[str]:
         (root / name).write_text("not a directory")
@@ -223,6 +228,12 @@ CASES = {
     "amazon-meta-no-asin": (amazon_raw(meta=META + str({"categories": [["Beauty"]]}) + "\n"), [],
                             "meta.json.gz: line 5: no asin"),
     "amazon-meta-not-utf8": (amazon_raw(meta=META.encode() + b"{'asin': 'A\xe9'}\n"), [], "meta.json.gz: line 5"),
+    # RecBole atomic files
+    "recbole-fraction-time": (lambda root: recbole(root, "u1\ti1\t97.5\n"), [], "toy.inter: line 3, field timestamp"),
+    "recbole-untyped-header": (lambda root: recbole(root, header="user_id\titem_id\ttimestamp"), [],
+                               "toy.inter: line 1: header field(s)"),
+    "recbole-no-inter": (lambda root: ["data=recbole", f"data.root={root}", "data.name=toy"], [],
+                         "toy.inter: not found"),
     # paths, the cache and the run folder
     "cache-is-a-file": (file_at("cache", "paths.cache_dir"), [], "a file is where a directory is needed"),
     "run-dir-is-a-file": (file_at("runfile", "hydra.run.dir"), [], "a file is where the run folder would be"),

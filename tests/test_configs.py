@@ -12,7 +12,8 @@ from tests.conftest import CONF, TINY_SYNTHETIC, options
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("hydra",))
 CASES = [(group, option) for group in GROUPS for option in options(group)]
 # options whose required values (marked ???) a user must give on the command line
-REQUIRED = {("data", "amazon_s3rec"): ["data.name=Beauty", "data.root=/nonexistent"]}
+REQUIRED = {("data", "amazon_s3rec"): ["data.name=Beauty", "data.root=/nonexistent"],
+            ("data", "recbole"): ["data.name=toy", "data.root=/nonexistent"]}
 
 
 def targets(node) -> list[str]:

@@ -146,3 +146,17 @@ def test_a_category_task_on_data_with_one_category_is_refused(tmp_path):
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines() == [
         "error: task next_category predicts categories, but table has 1 category"]
+
+
+def test_recbole_atomic_files_without_categories_train_and_skip_the_category_metrics(tmp_path):
+    (tmp_path / "toy.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\n" + "".join(
+        f"u{u}\ti{(u * 3 + t) % 11}\t{1000 * u + t}.0\n" for u in range(12) for t in range(6)))
+    proc = subprocess.run([sys.executable, "-m", "research.train", "data=recbole", f"data.root={tmp_path}",
+                           "data.name=toy", "model=gru", "debug=fast", f"paths.cache_dir={tmp_path / 'cache'}",
+                           f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "toy has 1 category: category metrics and the stay/shift slices are skipped" in log
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "test/ndcg@10" in metrics and "test/count" in metrics
+    assert not [k for k in metrics if "category" in k or "/stay/" in k or "/shift/" in k]
