@@ -160,6 +160,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
             raise IncompatibleConfig(f"task {cfg.task.name} predicts categories, but {why}")
         log.warning("%s: category metrics and the stay/shift slices are skipped (they would read 1.0 and 0 "
                     "by construction)", why)
+    trivial = [k for k in cfg.eval.ks if k >= datamodule.meta.num_items]
+    if trivial and cfg.task.item_weight > 0:  # every item is in the top k: hit@k is 1 whatever the model
+        log.warning("%s has %d items: hit@k and ndcg@k for k in %s rank the whole catalogue and measure nothing",
+                    datamodule.meta.name, datamodule.meta.num_items, trivial)
     module = build_module(cfg, datamodule.meta, datamodule.targets_per_batch)
     if cfg.compile and module.trainable:  # mixed precision is Lightning's own: trainer.precision=bf16-mixed
         module.model.compile()  # in place: parameter names, and so checkpoints, are unchanged

@@ -160,3 +160,15 @@ def test_recbole_atomic_files_without_categories_train_and_skip_the_category_met
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert "test/ndcg@10" in metrics and "test/count" in metrics
     assert not [k for k in metrics if "category" in k or "/stay/" in k or "/shift/" in k]
+
+
+def test_cut_offs_that_cover_the_whole_catalogue_are_named(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("user_id,item_id,category_id,timestamp\n" + "".join(
+        f"{u},{10 + (u + t) % 6},{7 + t % 2},{t}\n" for u in range(8) for t in range(5)))
+    proc = subprocess.run([sys.executable, "-m", "research.train", "data=table", f"data.builder.path={log}",
+                           "model=majority", "debug=fast", f"paths.cache_dir={tmp_path / 'cache'}",
+                           f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "table has 6 items: hit@k and ndcg@k for k in [10, 20] rank the whole catalogue" in \
+        (tmp_path / "run" / "train.log").read_text()
