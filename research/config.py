@@ -277,6 +277,22 @@ def misspelled(overrides: list[str], groups: list[str]) -> str | None:
     return None
 
 
+def default_option(group: str) -> str | None:
+    """The option conf/train.yaml's defaults list picks for a config group."""
+    entries = yaml.safe_load((CONF / "train.yaml").read_text())["defaults"]
+    return next((e[group] for e in entries if isinstance(e, dict) and group in e), None)
+
+
+def check_objective(cfg: DictConfig, loss_option: str | None) -> None:
+    """A loss option the task never trains with is refused, not ignored: a task with item_weight
+    0 (next_category, the click-through tasks) trains no item scores."""
+    if loss_option in (None, default_option("loss")) or cfg.task.item_weight > 0:
+        return
+    how = " (a click-through task trains binary cross-entropy on its labels)" if cfg.task.examples == "ctr" else ""
+    raise IncompatibleConfig(f"loss={loss_option}: task {cfg.task.name} trains no item scores (task.item_weight=0), "
+                             f"so this item loss would never be used{how}")
+
+
 def global_keys() -> set[str]:
     """Top-level keys that `# @package _global_` options add (hparams_search's `sweep`, ...)."""
     keys = set()

@@ -17,6 +17,7 @@ from pathlib import Path
 import hydra
 import lightning.pytorch as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -24,7 +25,7 @@ from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from research.callbacks import AtomicCheckpointIO, EpochTimer, KeptRows, RNGState, ValidationCurve
-from research.config import check, precheck
+from research.config import check, check_objective, precheck
 from research.data.schema import BadInput
 from research.io import write_json
 from research.models import FittedOnData
@@ -143,6 +144,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     check(cfg)
+    check_objective(cfg, HydraConfig.get().runtime.choices.get("loss") if HydraConfig.initialized() else None)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     check_supported(get_class(cfg.model._target_), cfg.task.name)  # before any data is built
     if cfg.eval.migration_latency and not get_class(cfg.split._target_).consecutive_targets:
