@@ -10,11 +10,16 @@ os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_X_DISABLE_STATS"] = "true"
 os.environ["WANDB_SILENT"] = "true"
 
+import runpy  # noqa: E402
+import sys  # noqa: E402
+import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
+from unittest import mock  # noqa: E402
 
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.utils import get_class  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
@@ -31,6 +36,25 @@ TINY_SYNTHETIC = [
     "data.builder.min_events=5",
     "data.builder.max_events=60",
 ]
+
+
+def train_in_process(arguments: list[str], root: Path, capfd=None, run_dir: Path | None = None
+                     ) -> tuple[int, list[str]]:
+    """`python -m research.train ARGUMENTS` run in this process through the module's own
+    `__main__` block (seconds, not a new interpreter each): the exit code and the stderr lines.
+    The cache and the run folder go under `root` unless `run_dir` names the run folder."""
+    argv = [f"paths.cache_dir={root / 'cache'}", f"hydra.run.dir={run_dir or root / 'run'}", *arguments]
+    GlobalHydra.instance().clear()
+    with mock.patch.object(sys, "argv", ["research/train.py", *argv]), warnings.catch_warnings():
+        # runpy's note that the module is imported already (by other tests) says nothing about the run
+        warnings.filterwarnings("ignore", "'research.train' found in sys.modules", RuntimeWarning)
+        try:  # Hydra's config path is found from the module's file, as on the command line
+            runpy.run_module("research.train", run_name="__main__", alter_sys=False)
+            code, message = 0, None
+        except SystemExit as exit:  # sys.exit("error: ...") prints its text when the interpreter exits
+            code, message = (1, exit.code) if isinstance(exit.code, str) else (exit.code, None)
+    err = capfd.readouterr().err if capfd else ""
+    return code, err.strip().splitlines() + ([message] if message else [])
 
 
 def options(group: str) -> list[str]:

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import runpy
-import sys
 from pathlib import Path
-from unittest import mock
 
 import polars as pl
 import pytest
-from hydra.core.global_hydra import GlobalHydra
 
 from research.data import cache
 from tests.conftest import TINY_SYNTHETIC
+from tests.conftest import train_in_process as run
 
 TABLE = "user_id,item_id,category_id,timestamp\n" + "".join(
     f"{u},{10 + (u * 7 + t) % 9},{100 + t % 3},{t}\n" for u in (1, 2, 3) for t in range(5))
@@ -245,20 +242,6 @@ CASES = {
                        "was trained with other settings (datamodule.max_len: 50 -> 20"),
     "resume-damaged-config": (previous_run("model: [unclosed\n"), [], "config.yaml is unreadable (ParserError)"),
 }
-
-
-def run(arguments: list[str], root: Path, capfd=None) -> tuple[int, list[str]]:
-    """`python -m research.train ARGUMENTS`, in process: exit code and stderr lines."""
-    argv = [f"paths.cache_dir={root / 'cache'}", f"hydra.run.dir={root / 'run'}", *arguments]
-    GlobalHydra.instance().clear()
-    with mock.patch.object(sys, "argv", ["research/train.py", *argv]):
-        try:  # the module as `python -m` runs it: its __main__ block, Hydra's config path from its file
-            runpy.run_module("research.train", run_name="__main__", alter_sys=False)
-            code, message = 0, None
-        except SystemExit as exit:  # sys.exit("error: ...") prints its text when the interpreter exits
-            code, message = (1, exit.code) if isinstance(exit.code, str) else (exit.code, None)
-    err = capfd.readouterr().err if capfd else ""
-    return code, err.strip().splitlines() + ([message] if message else [])
 
 
 @pytest.mark.filterwarnings("default")  # as on the command line: a library's warning is not the error

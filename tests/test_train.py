@@ -11,7 +11,7 @@ import yaml
 
 from research.models import SEQUENCE_TASKS
 from research.train import run
-from tests.conftest import CONF, ROOT, TINY_SYNTHETIC, options
+from tests.conftest import CONF, ROOT, TINY_SYNTHETIC, options, train_in_process
 
 MISSION_KEYS = [f"{m}@{k}" for m in ("hit", "ndcg", "mrr") for k in (5, 10, 20)]
 CATEGORY_KEYS = ["category_acc@1", "category_acc@3", "category_macro_f1", "category_logloss"]
@@ -84,21 +84,18 @@ def test_the_gru_learns_category_migration_beyond_the_trivial_baselines(make_cfg
     assert acc["gru"] > acc["last_category"] + 0.02 > acc["majority"] + 0.02, acc
 
 
-def test_unknown_option_fails_listing_the_valid_ones():
-    proc = subprocess.run([sys.executable, "-m", "research.train", "model=nope"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0
-    assert "Could not find 'model/nope'" in proc.stderr
+def test_unknown_option_fails_listing_the_valid_ones(tmp_path, capfd):
+    code, lines = train_in_process(["model=nope"], tmp_path, capfd)
+    assert code != 0 and len(lines) == 1
+    assert "Could not find 'model/nope'" in lines[0]
     for name in options("model"):
-        assert name in proc.stderr
+        assert name in lines[0]
 
 
-def test_incompatible_model_and_task_fail_in_one_line_before_any_data_is_built(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "research.train", "model=din", "task=next_item",
-                           f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0
-    assert proc.stderr.strip().splitlines() == ["error: model DIN does not support task 'next_item' (supported: ctr)"]
+def test_incompatible_model_and_task_fail_in_one_line_before_any_data_is_built(tmp_path, capfd):
+    code, lines = train_in_process(["model=din", "task=next_item"], tmp_path, capfd)
+    assert code != 0
+    assert lines == ["error: model DIN does not support task 'next_item' (supported: ctr)"]
     assert not (tmp_path / "cache").exists()
 
 
@@ -136,25 +133,22 @@ def test_a_cache_path_that_is_a_file_is_one_line_and_a_debug_switch_shows_the_tr
     assert "Traceback" in debug.stderr and "FileExistsError" in debug.stderr
 
 
-def test_a_category_task_on_data_with_one_category_is_refused(tmp_path):
+def test_a_category_task_on_data_with_one_category_is_refused(tmp_path, capfd):
     log = tmp_path / "log.csv"
     log.write_text("user_id,item_id,category_id,timestamp\n" + "".join(
         f"{u},{i},7,{t}\n" for u in (1, 2) for t, i in enumerate((10, 11, 12, 13))))
-    proc = subprocess.run([sys.executable, "-m", "research.train", "data=table", f"data.builder.path={log}",
-                           "task=next_category", "debug=fast", f"paths.cache_dir={tmp_path / 'cache'}",
-                           f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0
-    assert proc.stderr.strip().splitlines() == [
-        "error: task next_category predicts categories, but table has 1 category"]
+    code, lines = train_in_process(["data=table", f"data.builder.path={log}", "task=next_category", "debug=fast"],
+                                   tmp_path, capfd)
+    assert code != 0
+    assert lines == ["error: task next_category predicts categories, but table has 1 category"]
 
 
-def test_recbole_atomic_files_without_categories_train_and_skip_the_category_metrics(tmp_path):
+def test_recbole_atomic_files_without_categories_train_and_skip_the_category_metrics(tmp_path, capfd):
     (tmp_path / "toy.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\n" + "".join(
         f"u{u}\ti{(u * 3 + t) % 11}\t{1000 * u + t}.0\n" for u in range(12) for t in range(6)))
-    proc = subprocess.run([sys.executable, "-m", "research.train", "data=recbole", f"data.root={tmp_path}",
-                           "data.name=toy", "model=gru", "debug=fast", f"paths.cache_dir={tmp_path / 'cache'}",
-                           f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    code, lines = train_in_process(["data=recbole", f"data.root={tmp_path}", "data.name=toy", "model=gru",
+                                    "debug=fast"], tmp_path, capfd)
+    assert code == 0, lines
     log = (tmp_path / "run" / "train.log").read_text()
     assert "toy has 1 category: category metrics and the stay/shift slices are skipped" in log
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -162,13 +156,12 @@ def test_recbole_atomic_files_without_categories_train_and_skip_the_category_met
     assert not [k for k in metrics if "category" in k or "/stay/" in k or "/shift/" in k]
 
 
-def test_cut_offs_that_cover_the_whole_catalogue_are_named(tmp_path):
+def test_cut_offs_that_cover_the_whole_catalogue_are_named(tmp_path, capfd):
     log = tmp_path / "log.csv"
     log.write_text("user_id,item_id,category_id,timestamp\n" + "".join(
         f"{u},{10 + (u + t) % 6},{7 + t % 2},{t}\n" for u in range(8) for t in range(5)))
-    proc = subprocess.run([sys.executable, "-m", "research.train", "data=table", f"data.builder.path={log}",
-                           "model=majority", "debug=fast", f"paths.cache_dir={tmp_path / 'cache'}",
-                           f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    code, lines = train_in_process(["data=table", f"data.builder.path={log}", "model=majority", "debug=fast"],
+                                   tmp_path, capfd)
+    assert code == 0, lines
     assert "table has 6 items: hit@k and ndcg@k for k in [10, 20] rank the whole catalogue" in \
         (tmp_path / "run" / "train.log").read_text()

@@ -2,8 +2,6 @@
 kind of bad input stopped with one line naming the file, line and column."""
 
 import gzip
-import subprocess
-import sys
 
 import polars as pl
 import pytest
@@ -12,7 +10,7 @@ from hydra.utils import instantiate
 from research.data import cache
 from research.data.builders.table import TableBuilder
 from research.data.schema import BadInput
-from tests.conftest import ROOT
+from tests.conftest import train_in_process
 
 DAY = 1_511_539_200  # 2017-11-24T16:00:00Z, the first second of the Taobao file's range
 ROWS = [(1, 10, 100, "pv", DAY + 5), (1, 11, 100, "cart", DAY + 9), (1, 12, 101, "buy", DAY + 20),
@@ -94,19 +92,16 @@ def test_a_truncated_parquet_cache_is_detected_and_rebuilt(make_cfg, tmp_path):
     assert again == directory and pl.read_parquet(events).equals(expected)
 
 
-def test_the_command_line_prints_one_line_for_bad_input(tmp_path):
+@pytest.mark.filterwarnings("default")  # as on the command line: a library's warning is not the error
+def test_the_command_line_prints_one_line_for_bad_input(tmp_path, capfd):
     (tmp_path / "UserBehavior.csv").write_text("1,10,100,pv,1511539205\n1,x7,100,pv,1511539206\n")
-    proc = subprocess.run([sys.executable, "-m", "research.train", "data=taobao", f"data.root={tmp_path}",
-                           f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0
-    assert proc.stderr.strip().splitlines() == [
-        f"error: {tmp_path / 'UserBehavior.csv'}: line 2, column item_id: 'x7' is not an integer (1 such rows)"]
-    missing = subprocess.run([sys.executable, "-m", "research.train", "data=taobao", f"data.root={tmp_path / 'nope'}",
-                              f"hydra.run.dir={tmp_path / 'run2'}"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=120)
-    assert missing.stderr.strip().splitlines() == [
-        f"error: {tmp_path / 'nope' / 'UserBehavior.csv'}: not found (data.builder.path)"]
+    code, lines = train_in_process(["data=taobao", f"data.root={tmp_path}"], tmp_path, capfd)
+    assert code != 0
+    assert lines == [f"error: {tmp_path / 'UserBehavior.csv'}: line 2, column item_id: 'x7' is not an integer "
+                     "(1 such rows)"]
+    code, lines = train_in_process(["data=taobao", f"data.root={tmp_path / 'nope'}"], tmp_path, capfd,
+                                   run_dir=tmp_path / "run2")
+    assert code != 0 and lines == [f"error: {tmp_path / 'nope' / 'UserBehavior.csv'}: not found (data.builder.path)"]
 
 
 def test_a_parquet_log_is_mapped_by_column_name_and_a_bad_value_is_named_by_row(tmp_path):
@@ -122,25 +117,23 @@ def test_a_parquet_log_is_mapped_by_column_name_and_a_bad_value_is_named_by_row(
         TableBuilder(str(tmp_path / "bad.parquet"), columns).load()
 
 
-def test_a_tab_separator_is_accepted_as_typed_on_a_command_line_and_a_bad_one_is_one_line(tmp_path):
+@pytest.mark.filterwarnings("default")
+def test_a_tab_separator_is_accepted_as_typed_on_a_command_line_and_a_bad_one_is_one_line(tmp_path, capfd):
     path = tmp_path / "log.tsv"
     path.write_text("uid\tiid\tcid\tts\n" + "".join(f"u{u}\ti{t % 4}\tc{t % 2}\t{100 + t}\n"
                                                    for u in range(3) for t in range(5)))
     table = ["data=table", f"data.builder.path={path}", "data.builder.string_ids=true",
              *(f"data.builder.columns.{k}={v}" for k, v in
                {"user_id": "uid", "item_id": "iid", "category_id": "cid", "timestamp": "ts"}.items()),
-             f"paths.cache_dir={tmp_path / 'cache'}", "model=majority", "logger=csv"]
+             "model=majority", "logger=csv"]
     for i, separator in enumerate(['"\\t"', "tab"]):  # Hydra hands over the two characters \ and t
-        proc = subprocess.run([sys.executable, "-m", "research.train", *table, f"data.builder.separator={separator}",
-                               f"hydra.run.dir={tmp_path / f'run{i}'}"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=120)
-        assert proc.returncode == 0, proc.stderr[-2000:]
+        code, lines = train_in_process([*table, f"data.builder.separator={separator}"], tmp_path, capfd,
+                                       run_dir=tmp_path / f"run{i}")
+        assert code == 0, lines
         assert (tmp_path / f"run{i}" / "metrics.json").is_file()
-    bad = subprocess.run([sys.executable, "-m", "research.train", *table, "data.builder.separator=ab",
-                          f"hydra.run.dir={tmp_path / 'bad'}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert bad.returncode != 0
-    assert bad.stderr.strip().splitlines() == [
-        "error: data.builder.separator: 'ab' is not one character of one byte (write a tab as \\t or tab)"]
+    code, lines = train_in_process([*table, "data.builder.separator=ab"], tmp_path, capfd, run_dir=tmp_path / "bad")
+    assert code != 0
+    assert lines == ["error: data.builder.separator: 'ab' is not one character of one byte (write a tab as \\t or tab)"]
 
 
 COLUMNS = {"user_id": "u", "item_id": "i", "category_id": "c", "timestamp": "t"}
