@@ -12,6 +12,7 @@ schema holds only types (MISSING: the yaml must set it), and adds no key to a ru
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import re
 import sys
@@ -179,22 +180,25 @@ def check_arguments(path: str, node: DictConfig) -> None:
             raise IncompatibleConfig(f"{path}.{key}={value}: must be a number in [0, 1)")
 
 
-def argument_types(target) -> dict:
-    """A class's or function's annotated argument types ({} when they do not resolve: the
-    constructor then still checks its own arguments)."""
+@functools.cache
+def signature_hints(target) -> dict:
+    """A class's or function's argument annotations, `Annotated[...]` kept ({} when they do not
+    resolve: the constructor then still checks its own arguments). Read once per target."""
     try:
-        return typing.get_type_hints(target.__init__ if isinstance(target, type) else target)
+        return typing.get_type_hints(target.__init__ if isinstance(target, type) else target, include_extras=True)
     except Exception:
         return {}
+
+
+def argument_types(target) -> dict:
+    """The annotated argument types, without their declared ranges."""
+    return {key: typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
+            for key, hint in signature_hints(target).items()}
 
 
 def argument_bounds(target) -> dict[str, Between]:
     """The ranges a constructor declares for its arguments (`Annotated[float, Between(...)]`)."""
-    try:
-        hints = typing.get_type_hints(target.__init__ if isinstance(target, type) else target, include_extras=True)
-    except Exception:
-        return {}
-    return {key: bound for key, hint in hints.items() if typing.get_origin(hint) is typing.Annotated
+    return {key: bound for key, hint in signature_hints(target).items() if typing.get_origin(hint) is typing.Annotated
             for bound in hint.__metadata__ if isinstance(bound, Between)}
 
 
@@ -255,7 +259,7 @@ def misspelled(overrides: list[str], groups: list[str]) -> str | None:
     """One line for the first command-line override whose key names no setting or config group,
     with the closest known name (`modle=gru`: did you mean 'model'?); None when all are known.
     Appends (`+key=...`), deletions and Hydra's own flags are left to Hydra."""
-    own = set(yaml.safe_load((CONF / "train.yaml").read_text())) - {"defaults"}  # the primary config's keys
+    own = set(primary_config()) - {"defaults"}  # the primary config's keys
     top = own | set(groups) | {"hydra"}
     for override in overrides:
         if override.startswith(("~", "-")) or "=" not in override:
@@ -277,10 +281,15 @@ def misspelled(overrides: list[str], groups: list[str]) -> str | None:
     return None
 
 
+@functools.cache
+def primary_config() -> dict:
+    """conf/train.yaml as written: its own keys and its defaults list."""
+    return yaml.safe_load((CONF / "train.yaml").read_text())
+
+
 def default_option(group: str) -> str | None:
     """The option conf/train.yaml's defaults list picks for a config group."""
-    entries = yaml.safe_load((CONF / "train.yaml").read_text())["defaults"]
-    return next((e[group] for e in entries if isinstance(e, dict) and group in e), None)
+    return next((e[group] for e in primary_config()["defaults"] if isinstance(e, dict) and group in e), None)
 
 
 def check_objective(cfg: DictConfig, loss_option: str | None) -> None:

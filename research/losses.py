@@ -129,8 +129,8 @@ class GBCE(_PerRowNegatives):
 
     def __init__(self, meta: DatasetMeta, num_negatives: int = 256, t: Annotated[float, UNIT] = 0.75):
         super().__init__(meta, num_negatives)
-        if not 0.0 <= t <= 1.0:
-            raise ValueError(f"gBCE: t must be in [0, 1], got {t}")
+        if not UNIT.admits(t):
+            raise ValueError(f"gBCE: t must be {UNIT}, got {t}")
         alpha = num_negatives / max(meta.num_items - 1, 1)
         self.beta = alpha * (t * (1 - 1 / alpha) + 1 / alpha)
 
