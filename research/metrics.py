@@ -71,6 +71,12 @@ def macro_f1(preds: torch.Tensor, targets: torch.Tensor, num_classes: int) -> fl
     return float(stats["f1"][present].mean()) if bool(present.any()) else 0.0
 
 
+def measures_categories(num_categories: int) -> bool:
+    """Whether category metrics and the stay/shift slices say anything: with one category every
+    target "stays" and every category guess is right, so they would only report the data's shape."""
+    return num_categories >= 2
+
+
 class SlicedMetrics(Metric):
     """Collects per-example values (gathered across processes under DDP) and reports means
     overall and per migration slice, plus category macro-F1 and the slice sizes."""
@@ -80,9 +86,7 @@ class SlicedMetrics(Metric):
     def __init__(self, num_categories: int):
         super().__init__()
         self.num_categories = num_categories
-        # one category: every target "stays" and every category guess is right, so the category
-        # metrics and the stay/shift slices would only report the data's shape
-        self.by_category = num_categories >= 2
+        self.by_category = measures_categories(num_categories)
         self.names: list[str] | None = None
         self.add_state("values", default=[], dist_reduce_fx="cat")  # (B, M) per batch
         self.add_state("is_shift", default=[], dist_reduce_fx="cat")
@@ -90,27 +94,29 @@ class SlicedMetrics(Metric):
         self.add_state("category_target", default=[], dist_reduce_fx="cat")
 
     def update(self, values: dict[str, torch.Tensor], is_shift: torch.Tensor,
-               category_pred: torch.Tensor, category_target: torch.Tensor) -> None:
+               category_pred: torch.Tensor | None = None, category_target: torch.Tensor | None = None) -> None:
+        """The category prediction and target only where categories are measured (by_category)."""
         if self.names is None:
             self.names = list(values)
         self.values.append(torch.stack([values[n] for n in self.names], dim=1))
         self.is_shift.append(is_shift)
-        self.category_pred.append(category_pred)
-        self.category_target.append(category_target)
+        if self.by_category:
+            self.category_pred.append(category_pred)
+            self.category_target.append(category_target)
 
     def compute(self) -> dict[str, float]:
         values, is_shift = _cat(self.values), _cat(self.is_shift)
+        if not self.by_category:
+            return {"count": float(values.size(0)),
+                    **{name: float(values[:, i].mean()) for i, name in enumerate(self.names)}}
         pred, target = _cat(self.category_pred), _cat(self.category_target)
         out: dict[str, float] = {}
-        slices = (("", slice(None)), ("stay/", ~is_shift), ("shift/", is_shift)) if self.by_category else \
-            (("", slice(None)),)
-        for prefix, rows in slices:
+        for prefix, rows in (("", slice(None)), ("stay/", ~is_shift), ("shift/", is_shift)):
             v = values[rows]
             out[f"{prefix}count"] = float(v.size(0))
             for i, name in enumerate(self.names):
                 out[f"{prefix}{name}"] = float(v[:, i].mean()) if v.size(0) else float("nan")
-            if self.by_category:
-                out[f"{prefix}category_macro_f1"] = macro_f1(pred[rows], target[rows], self.num_categories + 1)
+            out[f"{prefix}category_macro_f1"] = macro_f1(pred[rows], target[rows], self.num_categories + 1)
         return out
 
     def category_report(self) -> dict[str, torch.Tensor]:

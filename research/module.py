@@ -130,10 +130,16 @@ class SequenceRecModule(L.LightningModule):
             if self.mask_history:
                 ranked = metrics.mask_seen(item_scores, batch["history"], batch["target_item"])
             values |= metrics.ranking_values(metrics.target_ranks(ranked, batch["target_item"]), self.ks)
+        metric = self.eval_metrics[split]
+        if not metric.by_category and self.migration is None:  # nothing reads the category distribution
+            metric.update(values, batch["is_shift"])
+            return
         log_probs = self.category_log_probs(h, item_scores)
-        if self.num_categories >= 2:  # see SlicedMetrics.by_category
+        if metric.by_category:
             values |= metrics.category_values(log_probs, batch["target_category"])
-        self.eval_metrics[split].update(values, batch["is_shift"], log_probs.argmax(1), batch["target_category"])
+            metric.update(values, batch["is_shift"], log_probs.argmax(1), batch["target_category"])
+        else:
+            metric.update(values, batch["is_shift"])
         if self.migration is not None:
             if "target_state" not in batch:
                 raise IncompatibleConfig("eval.migration_latency needs the simulator's hidden states (data=synthetic)")
