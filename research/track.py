@@ -19,13 +19,14 @@ import json
 import logging
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import polars as pl
 import torch
 
 from research.io import atomic_path
-from research.tracking import InterestTracker
+from research.tracking import InterestTracker, TrackerOutput
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +79,14 @@ def replay(tracker: InterestTracker, stream: pl.DataFrame, batch_size: int) -> t
         return torch.from_numpy(stream[name].cast(pl.Int64).to_numpy().copy())
 
     keys, items, behaviors = column("user_key"), column("item"), column("behavior")
-    parts: dict[str, list[torch.Tensor]] = {"distribution": [], "top": [], "confidence": [], "migrated": []}
+    parts: dict[str, list[torch.Tensor]] = {f.name: [] for f in fields(TrackerOutput)}
     seconds = 0.0
     for start in range(0, keys.numel(), batch_size):
         end = start + batch_size
         t0 = time.perf_counter()
         out = tracker.update(keys[start:end], items[start:end], behaviors[start:end])
         seconds += time.perf_counter() - t0
-        for name, value in (("distribution", out.distribution), ("top", out.top), ("confidence", out.confidence),
-                            ("migrated", out.migrated)):
+        for name, value in vars(out).items():
             parts[name].append(value)
     return {k: torch.cat(v) if v else torch.empty(0) for k, v in parts.items()}, seconds
 
