@@ -30,7 +30,8 @@ class TiedHeads(nn.Module):
         return self.items.weight
 
     def item_logits(self, h: torch.Tensor) -> torch.Tensor:
-        return mask_padding(h @ self.item_table.T)  # (..., N+1)
+        # in place: the product is a fresh (B, N+1) tensor, and a copy of it costs as much as a softmax
+        return (h @ self.item_table.T).index_fill_(-1, torch.tensor([0], device=h.device), float("-inf"))
 
     def category_logits(self, h: torch.Tensor) -> torch.Tensor:
         return mask_padding(self.category(h))  # (..., C+1)
