@@ -28,6 +28,7 @@ from research.data.cache import id_map
 from research.data.sequences import EvalTargets
 from research.data.simulator import SimulatorParams
 from research.data.splits import event_positions
+from research.models import latest_output
 from research.runs import load_run
 
 
@@ -62,7 +63,7 @@ def predict_targets(module, store, targets: torch.Tensor, max_len: int, batch_si
     out = torch.empty(targets.size(0), module.num_categories + 1)
     for start in range(0, len(data), batch_size):
         batch = data.__getitems__(list(range(start, min(start + batch_size, len(data)))))
-        h = module.model(batch)[:, -1]
+        h = latest_output(module.model, batch)
         out[order[start:start + batch_size]] = module.next_category_log_probs(h).exp()
     return out
 

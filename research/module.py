@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from research import metrics
 from research.losses import WEIGHTINGS, weigh
 from research.migration import MigrationLatency
-from research.models import OwnObjective
+from research.models import OwnObjective, latest_output
 from research.tasks import IncompatibleConfig, Task, check_supported
 
 
@@ -115,7 +115,7 @@ class SequenceRecModule(L.LightningModule):
         if self.ctr:
             self.eval_metrics[split].update(self.model(batch).logits, batch["label"], batch["user"])
             return
-        h = self.model(batch)[:, -1].float()  # (B, H): left padding puts the latest event last
+        h = latest_output(self.model, batch).float()  # (B, H)
         # scores in full precision even under mixed precision: bf16 would tie many items, and
         # ties count against the target
         with torch.autocast(device_type=h.device.type, enabled=False):

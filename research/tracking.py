@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from research.data.sequences import trim_padding
-from research.models import Recurrent
+from research.models import Recurrent, latest_output
 from research.module import SequenceRecModule
 
 
@@ -126,7 +126,7 @@ class InterestTracker:
         self.window_items[slots], self.window_behaviors[slots] = items_w, behaviors_w
         batch = trim_padding({"items": items_w, "categories": self.item_category[items_w], "behaviors": behaviors_w},
                              self.max_len)
-        return self.model(batch)[:, -1]
+        return latest_output(self.model, batch)
 
     @torch.no_grad()
     def update(self, users: torch.Tensor, items: torch.Tensor, behaviors: torch.Tensor | None = None) -> TrackerOutput:

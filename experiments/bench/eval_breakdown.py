@@ -14,6 +14,7 @@ from hydra import compose, initialize_config_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from research import metrics  # noqa: E402
+from research.models import latest_output  # noqa: E402
 from research.train import build_datamodule, build_module  # noqa: E402
 
 CONFIG = ["data=amazon_beauty", "model=sasrec", "model.use_category=false", "model.use_behavior=false",
@@ -48,11 +49,11 @@ def main(root: str, device: str) -> None:
 
     def encoder():
         for batch in cached:
-            module.model(batch)[:, -1]
+            latest_output(module.model, batch)
 
     def item_ranks():
         for batch in cached:
-            scores = module.model.heads.item_logits(module.model(batch)[:, -1].float())
+            scores = module.model.heads.item_logits(latest_output(module.model, batch).float())
             metrics.ranking_values(metrics.target_ranks(scores, batch["target_item"]), module.ks)
 
     def evaluate(source):

@@ -42,6 +42,21 @@ class Recurrent(Protocol):
 
 
 @runtime_checkable
+class EncodesLatest(Protocol):
+    """Computes the output at each row's latest position alone, `latest(batch) -> (B, H)`, equal
+    to `model(batch)[:, -1]` in eval mode but cheaper (the Transformers' last layer attends from
+    that position only). Evaluation uses it; every model without it pays for the full pass."""
+
+    def latest(self, batch: dict) -> Any: ...
+
+
+def latest_output(model: Any, batch: dict) -> Any:
+    """(B, H) each row's output at its latest event (left padding puts it last), as cheaply as
+    the model can give it: evaluation, the tracker and the figures all read it here."""
+    return model.latest(batch) if isinstance(model, EncodesLatest) else model(batch)[:, -1]
+
+
+@runtime_checkable
 class FittedOnData(Protocol):
     """Fitted outside gradient descent (the tree models): `fit_data` fits on the training
     positions and returns files to keep beside the run (name -> text)."""

@@ -67,7 +67,7 @@ class BERT4Rec(nn.Module):
         return {"items": items, "categories": categories, "behaviors": behaviors, "cloze_mask": masked,
                 "target_items": torch.where(masked, items, 0), "target_categories": torch.where(masked, categories, 0)}
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def forward(self, batch: dict, latest: bool = False) -> torch.Tensor:
         x = self.embedding(batch)  # (B, L, D)
         real = batch["items"] > 0
         cloze = "cloze_mask" in batch
@@ -77,7 +77,12 @@ class BERT4Rec(nn.Module):
             x = torch.cat([x, self.mask_token.expand(x.size(0), 1, -1)], dim=1)
             real = torch.cat([real, real.new_ones(real.size(0), 1)], dim=1)
         position = (real.flip(1).long().cumsum(1).flip(1) - 1).clamp(min=0)  # 0 at the latest token
-        h = self.encoder(x + self.positions(position), attention_mask(real, causal=False))
+        h = self.encoder(x + self.positions(position), attention_mask(real, causal=False), latest and not cloze)
+        if latest and not cloze:  # the appended [MASK]'s output alone (B, D)
+            return self.transform(h)
         h = self.transform(h) * real.unsqueeze(-1)
         return h if cloze else h[:, 1:]  # (B, L+1, D) for training; (B, L, D), last = prediction
+
+    def latest(self, batch: dict) -> torch.Tensor:
+        return self(batch, latest=True)
 

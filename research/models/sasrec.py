@@ -41,9 +41,12 @@ class SASRec(nn.Module):
                                           init_std)
         self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories, item_dropout)
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def forward(self, batch: dict, latest: bool = False) -> torch.Tensor:
         mask = batch["items"] > 0  # (B, L)
         position = (mask.long().cumsum(1) - 1).clamp(min=0)  # 0 at each sequence's first event
         x = self.embedding(batch) + self.positions(position)  # (B, L, D)
-        h = self.encoder(x, attention_mask(mask, causal=True))
-        return h * mask.unsqueeze(-1)  # (B, L, D)
+        h = self.encoder(x, attention_mask(mask, causal=True), latest)
+        return h * (mask[:, -1:] if latest else mask.unsqueeze(-1))  # (B, L, D), or (B, D) at the latest event
+
+    def latest(self, batch: dict) -> torch.Tensor:
+        return self(batch, latest=True)

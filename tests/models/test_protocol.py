@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 
 from research.data.schema import DatasetMeta
 from research.losses import FullSoftmaxCE
+from research.models import EncodesLatest
 from tests.conftest import CONF, model_class, models_supporting, options
 from tests.models.conftest import NUM_BEHAVIORS, NUM_CATEGORIES, NUM_ITEMS
 
@@ -78,6 +79,17 @@ def test_padding_does_not_change_outputs(name, meta, make_cfg):
         n = r.numel()
         torch.testing.assert_close(h_short[i, -n:], h_long[i, -n:])
         torch.testing.assert_close(model.heads.item_logits(h_short[i, -1]), model.heads.item_logits(h_long[i, -1]))
+
+
+@pytest.mark.parametrize("name", [m for m in SEQUENCE_MODELS if issubclass(model_class(m.split()[0]), EncodesLatest)])
+def test_the_latest_output_alone_equals_the_full_pass(name, meta, make_cfg):
+    """Evaluation computes only the latest position's output (EncodesLatest): the same vector
+    as the full pass, for rows of every length."""
+    model = build(name, meta, make_cfg)
+    items = torch.stack([left_pad(torch.randint(1, NUM_ITEMS + 1, (1, n)), 12)[0] for n in (1, 5, 12)])
+    with torch.no_grad():
+        full, latest = model(batch_of(items, meta))[:, -1], model.latest(batch_of(items, meta))
+    torch.testing.assert_close(latest, full)
 
 
 @pytest.mark.parametrize("name", SEQUENCE_MODELS)
