@@ -302,6 +302,34 @@ def check_objective(cfg: DictConfig, loss_option: str | None) -> None:
                              f"so this item loss would never be used{how}")
 
 
+def flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested container as {"a.b.c": value}."""
+    if isinstance(node, dict):
+        return {k: v for key, value in node.items() for k, v in flat(value, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: node}
+
+
+# where a run writes, logs and caches, and how it shows and saves progress: not what it computes
+VOLATILE = ("paths", "logger", "resume", "sweep", "callbacks.progress_bar", "callbacks.model_checkpoint",
+            "callbacks.last_checkpoint", "data.anonymize", "datamodule.anonymize", "datamodule.cache_dir")
+
+
+def computation(cfg: DictConfig) -> dict:
+    """The resolved config less VOLATILE, with the run folder read as ".": what a run's numbers
+    depend on. It names a table cell (research.table) and tells a sweep's rerun whether it
+    continues the same study (research.sweep). (Hashed user ids leave every number unchanged.)"""
+    cfg = cfg.copy()
+    OmegaConf.update(cfg, "paths.output_dir", ".", force_add=True)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for key in VOLATILE:
+        *parents, last = key.split(".")
+        node = resolved
+        for parent in parents:
+            node = node.get(parent, {})
+        node.pop(last, None)
+    return resolved
+
+
 def global_keys() -> set[str]:
     """Top-level keys that `# @package _global_` options add (hparams_search's `sweep`, ...)."""
     keys = set()

@@ -38,7 +38,7 @@ from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from research.config import check, precheck
+from research.config import check, computation, flat, precheck
 from research.io import atomic_path, write_json
 from research.tasks import IncompatibleConfig
 
@@ -139,13 +139,41 @@ def connect(sweep: DictConfig, attempts: int = 5) -> optuna.storages.RDBStorage:
             time.sleep(0.5 + random.random())
 
 
-def open_study(sweep: DictConfig) -> optuna.Study:
+def definition(cfg: DictConfig) -> dict:
+    """What makes a rerun the same study: the search (space, metric, direction, pruner) and the
+    config every trial starts from, its budget included (research.config.computation); not the
+    number of trials wanted, nor where trials write and log."""
+    search = {k: OmegaConf.to_container(cfg.sweep, resolve=True).get(k) for k in ("params", "metric", "direction",
+                                                                                  "pruner")}
+    # through JSON, as the study keeps it (tuples become lists)
+    return json.loads(json.dumps({"search": search, "trials": computation(cfg)}, sort_keys=True, default=str))
+
+
+class StudyChanged(ValueError):
+    """A rerun whose search or trial settings differ from those the study was started with."""
+
+
+def open_study(cfg: DictConfig) -> optuna.Study:
+    """The study named sweep.study_name, created or continued. A rerun continues it only with the
+    settings it was started with (more trials are fine): trials trained under another budget or
+    drawn from another space would be ranked together as if they were comparable."""
+    sweep = cfg.sweep
     # heartbeats are "experimental" in Optuna 5 but are the documented way to fail dead workers' trials
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = connect(sweep)
     pruner = instantiate(sweep.pruner) if sweep.get("pruner") else optuna.pruners.NopPruner()
     study = optuna.create_study(study_name=sweep.study_name, storage=storage, direction=sweep.direction,
                                 pruner=pruner, load_if_exists=True)
+    now, started = definition(cfg), study.user_attrs.get("definition")
+    if started is None:  # a new study (or one from before definitions were kept): this is its definition
+        study.set_user_attr("definition", now)
+    elif started != now:
+        before, after = flat(started), flat(now)
+        changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+        shown = ", ".join(f"{k.split('.', 1)[1]}: {before.get(k)!r} -> {after.get(k)!r}" for k in changed[:3])
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise StudyChanged(f"sweep.study_name={sweep.study_name}: this study was started with other settings "
+                           f"({shown}{more}); rerun it with those, or give a new sweep.study_name to start another")
     # a fixed seed would re-propose the first trials' parameters after a restart
     study.sampler = optuna.samplers.TPESampler(seed=sweep.sampler_seed + len(study.trials))
     return study
@@ -187,7 +215,10 @@ def main(cfg: DictConfig) -> float | None:
     directory = Path(sweep.dir)
     directory.mkdir(parents=True, exist_ok=True)
     base = [o for o in HydraConfig.get().overrides.task if not o.startswith(("sweep.", "hydra."))]
-    study = open_study(sweep)
+    try:
+        study = open_study(cfg)
+    except StudyChanged as err:
+        sys.exit(f"error: {err}")
     if sweep.get("enqueue_defaults"):
         # trial 0 is the composed config itself: the before figure, under the sweep's own budget
         study.enqueue_trial({k: OmegaConf.select(cfg, k) for k in sweep.params}, skip_if_exists=True)

@@ -40,11 +40,10 @@ from pathlib import Path
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from research import CONF
-from research.config import check
+from research.config import check, computation
 from research.table_render import render
 from research.tasks import IncompatibleConfig
 
@@ -66,15 +65,7 @@ class Cell:
         except (HydraException, IncompatibleConfig) as err:  # before any cell trains
             message = " ".join(str(err).split())
             raise CellFailed(f"row {self.row!r}: {message}") from None
-        resolved = OmegaConf.to_container(cfg, resolve=True)
-        for volatile in ("paths", "logger", "resume"):  # where a run writes and logs, not what it computes
-            resolved.pop(volatile, None)
-        for callback in ("progress_bar", "model_checkpoint", "last_checkpoint"):  # how it shows and saves progress
-            resolved.get("callbacks", {}).pop(callback, None)
-        for section in ("data", "datamodule"):  # hashed user ids leave every number unchanged
-            resolved.get(section, {}).pop("anonymize", None)
-        resolved.get("datamodule", {}).pop("cache_dir", None)  # where the built data is kept (RESEARCH_CACHE_DIR)
-        digest = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(json.dumps(computation(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16]
         return RUNS / digest
 
 

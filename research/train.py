@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from research.callbacks import AtomicCheckpointIO, EpochTimer, KeptRows, RNGState, ValidationCurve
-from research.config import check, check_objective, precheck
+from research.config import check, check_objective, flat, precheck
 from research.data.schema import BadInput
 from research.io import write_json
 from research.metrics import measures_categories
@@ -92,10 +92,6 @@ def refuse_changed_settings(cfg: DictConfig, out: Path) -> None:
     saved = out / "config.yaml"
     if not saved.is_file():
         return
-    def flat(node, prefix=""):
-        if isinstance(node, dict):
-            return {k: v for key, value in node.items() for k, v in flat(value, f"{prefix}{key}.").items()}
-        return {prefix[:-1]: node}
     try:
         before = flat(OmegaConf.to_container(OmegaConf.load(saved), resolve=False))
     except Exception as err:  # damaged: nothing proves the checkpoint matches these settings
