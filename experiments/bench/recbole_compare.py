@@ -229,7 +229,7 @@ def _sasrec_hp(cfg: dict) -> dict:
 
 
 def _bert4rec_hp(cfg: dict) -> dict:
-    return _sasrec_hp(cfg) | {"mask_ratio": cfg["model"]["mask_prob"]}
+    return _sasrec_hp(cfg) | {"mask_ratio": cfg["model"]["mask_prob"], "ft_ratio": cfg["model"]["last_only_prob"]}
 
 
 def _gru4rec_hp(cfg: dict) -> dict:
