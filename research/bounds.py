@@ -8,7 +8,11 @@ same way."""
 
 from __future__ import annotations
 
+import inspect
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
 
 @dataclass(frozen=True)
@@ -36,3 +40,29 @@ NON_NEGATIVE = Between(low=0)
 AT_LEAST_ONE = Between(low=1)
 UNIT = Between(0, 1)  # a probability or a share, both ends allowed
 OPEN_UNIT = Between(0, 1, low_open=True, high_open=True)
+RATE = Between(0, 1, high_open=True)  # dropout, label smoothing: 1 would erase the signal
+SEED = Between(0, 2**32 - 1)  # what numpy and Lightning's seed_everything accept
+
+# the common cases, by what they are
+Count = Annotated[int, AT_LEAST_ONE]  # sizes, layers, heads, negatives
+Rate = Annotated[float, RATE]
+Seed = Annotated[int, SEED]
+Fraction = Annotated[float, OPEN_UNIT]  # a share strictly between none and all
+
+
+def forwards_keywords(to: Callable) -> Callable:
+    """Declares that a constructor passes its **kwargs on to `to` (a base class's __init__, the
+    simulator): its signature and annotations gain `to`'s keyword parameters, so the config
+    check sees their types and ranges, and refuses a key that neither accepts."""
+    def declare(init: Callable) -> Callable:
+        own = inspect.signature(init)
+        forwarded = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                     for name, p in inspect.signature(to).parameters.items()
+                     if name not in own.parameters and name != "self"
+                     and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        kept = [p for p in own.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        init.__signature__ = own.replace(parameters=kept + forwarded)
+        hints = typing.get_type_hints(to, include_extras=True)  # resolved where `to` is defined
+        init.__annotations__ = {**{p.name: hints[p.name] for p in forwarded if p.name in hints}, **init.__annotations__}
+        return init
+    return declare

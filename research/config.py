@@ -14,7 +14,6 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
-import re
 import sys
 import types
 import typing
@@ -82,10 +81,6 @@ def one_of(*allowed: str):
 
 # what a type cannot say; a key absent from the composed config (another model's) is skipped
 RULES = {
-    "datamodule.max_len": at_least(1),
-    "datamodule.batch_size": at_least(1),
-    "datamodule.eval_batch_size": at_least(1),
-    "datamodule.min_user_events": at_least(2),
     "datamodule.ctr_negatives": one_of("popularity", "uniform"),
     "data.builder.category_level": at_least(0),  # a depth in the category path (Python would count from the end)
     "eval.slice_window": at_least(1),
@@ -108,9 +103,6 @@ RULES = {
 }
 
 
-# keys of the sections whose objects we write (not Lightning's), by name: sizes and counts >= 1
-SIZED_SECTIONS = ("model", "loss", "data")
-SIZE = re.compile(r"^(num_|max_)|_size$")
 METRIC_FAMILIES = ("hit", "ndcg", "mrr", "category_acc", "category_logloss", "category_macro_f1", "auc", "gauc",
                    "logloss", "count")
 CATEGORY_CUTOFFS = (1, 3)  # research/metrics.py
@@ -147,8 +139,8 @@ def objects(node: DictConfig, path: str = ""):
 
 def check_arguments(path: str, node: DictConfig) -> None:
     """Each argument against the type its constructor declares (a bool given as the text "no", a
-    size given as text), then the range it declares (research.bounds), then the rules a type
-    cannot state for our own objects: sizes and counts >= 1, dropout-like rates in [0, 1)."""
+    size given as text), then the range it declares (research.bounds). A constructor that passes
+    **kwargs on declares where (research.bounds.forwards_keywords), so its keys are checked too."""
     target = locate(node._target_)
     hints, bounds = argument_types(target), argument_bounds(target)
     try:
@@ -157,7 +149,6 @@ def check_arguments(path: str, node: DictConfig) -> None:
         parameters = {}
     open_ended = not parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
     # arguments the code passes itself (meta=..., callbacks=...) are parameters too, never in the yaml
-    ours = path.split(".")[0] in SIZED_SECTIONS
     for key in node:
         if str(key).startswith("_"):
             continue
@@ -174,10 +165,6 @@ def check_arguments(path: str, node: DictConfig) -> None:
         if key in bounds and _number(value) and not bounds[key].admits(value):
             kind = "an integer" if hints.get(key) is int else "a number"
             raise IncompatibleConfig(f"{path}.{key}={value}: must be {kind} {bounds[key]}")
-        if ours and SIZE.search(str(key)) and _integer(value) and value < 1:
-            raise IncompatibleConfig(f"{path}.{key}={value}: must be an integer >= 1")
-        if (str(key).endswith("dropout") or key == "label_smoothing") and _number(value) and not 0 <= value < 1:
-            raise IncompatibleConfig(f"{path}.{key}={value}: must be a number in [0, 1)")
 
 
 @functools.cache

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from research.bounds import UNIT
+from research.bounds import UNIT, Count, Rate
 from research.data.schema import DatasetMeta
 from research.sampling import item_weights
 
@@ -57,7 +57,7 @@ class SampledSoftmaxCE(nn.Module):
     product); `false`: k negatives drawn for every position, as eSASRec / RecTools (Klenitskiy
     et al., 2024), less correlated gradients at the cost of gathering (M, k, D) embeddings."""
 
-    def __init__(self, meta: DatasetMeta, num_negatives: int = 256, distribution: str = "popularity",
+    def __init__(self, meta: DatasetMeta, num_negatives: Count = 256, distribution: str = "popularity",
                  log_q_correction: bool = True, shared_negatives: bool = True):
         super().__init__()
         weights = item_weights(meta.train_item_counts, distribution, "sampled softmax")
@@ -86,7 +86,7 @@ class SampledSoftmaxCE(nn.Module):
 class _PerRowNegatives(nn.Module):
     """`num_negatives` uniform items per row (the original SASRec / gSASRec sampling)."""
 
-    def __init__(self, meta: DatasetMeta, num_negatives: int):
+    def __init__(self, meta: DatasetMeta, num_negatives: Count):
         super().__init__()
         self.num_items, self.num_negatives = meta.num_items, num_negatives
 
@@ -101,7 +101,7 @@ class SampledBCE(_PerRowNegatives):
     """Binary cross-entropy on the target (1) and `num_negatives` uniform items (0): the
     original SASRec objective (Kang & McAuley, ICDM 2018) with one negative."""
 
-    def __init__(self, meta: DatasetMeta, num_negatives: int = 1):
+    def __init__(self, meta: DatasetMeta, num_negatives: Count = 1):
         super().__init__(meta, num_negatives)
 
     def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
@@ -113,7 +113,7 @@ class BPR(_PerRowNegatives):
     """Bayesian personalised ranking (Rendle et al., UAI 2009): -log sigmoid(s+ - s-), averaged
     over each row's valid negatives."""
 
-    def __init__(self, meta: DatasetMeta, num_negatives: int = 1):
+    def __init__(self, meta: DatasetMeta, num_negatives: Count = 1):
         super().__init__(meta, num_negatives)
 
     def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
@@ -127,7 +127,7 @@ class GBCE(_PerRowNegatives):
     is raised to beta = alpha * (t * (1 - 1/alpha) + 1/alpha), alpha = k / (N - 1) the sampling
     rate, which undoes the over-confidence that negative sampling induces. t = 0 gives BCE."""
 
-    def __init__(self, meta: DatasetMeta, num_negatives: int = 256, t: Annotated[float, UNIT] = 0.75):
+    def __init__(self, meta: DatasetMeta, num_negatives: Count = 256, t: Annotated[float, UNIT] = 0.75):
         super().__init__(meta, num_negatives)
         if not UNIT.admits(t):
             raise ValueError(f"gBCE: t must be {UNIT}, got {t}")
@@ -143,7 +143,7 @@ class GBCE(_PerRowNegatives):
 class CategoryCE(nn.Module):
     """Cross-entropy over categories, with optional label smoothing (Szegedy et al., 2016)."""
 
-    def __init__(self, label_smoothing: float = 0.0):
+    def __init__(self, label_smoothing: Rate = 0.0):
         super().__init__()
         self.label_smoothing = label_smoothing
 

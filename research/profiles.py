@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Annotated
 
 import numpy as np
 import polars as pl
 import torch
 from torch import nn
 
+from research.bounds import AT_LEAST_ONE, Seed
 from research.data.schema import DatasetMeta
 from research.data.splits import event_positions
 
@@ -108,8 +110,8 @@ class ProfileModel(nn.Module):
     supported_tasks = frozenset({"next_category"})
     reads_window = False  # features come from the whole history, looked up per target
 
-    def __init__(self, meta: DatasetMeta, windows: tuple[int, ...] = (1, 5, 20), max_train_rows: int | None = None,
-                 seed: int = 0):
+    def __init__(self, meta: DatasetMeta, windows: tuple[int, ...] = (1, 5, 20),
+                 max_train_rows: Annotated[int | None, AT_LEAST_ONE] = None, seed: Seed = 0):
         super().__init__()
         self.num_categories, self.num_behaviors = meta.num_categories, meta.num_behaviors
         self.category_names = meta.category_names

@@ -6,19 +6,18 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated, Literal
 
 import torch
 
+from research.bounds import NON_NEGATIVE
 
-def warmup(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0,
-           decay: str = "constant") -> torch.optim.lr_scheduler.LambdaLR:
+
+def warmup(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: Annotated[int, NON_NEGATIVE] = 0,
+           decay: Literal["constant", "linear", "cosine"] = "constant") -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up from 0 over `warmup_steps`, then `decay`: `constant`, or `linear` /
     `cosine` to 0 at `total_steps` (the trainer's max_epochs horizon; early stopping may end
-    sooner)."""
-    if decay not in ("constant", "linear", "cosine"):
-        raise ValueError(f"scheduler.decay must be constant, linear or cosine, got '{decay}'")
-    if warmup_steps < 0:
-        raise ValueError(f"scheduler.warmup_steps must be >= 0, got {warmup_steps}")
+    sooner). The arguments' types and ranges are checked when the config is composed."""
 
     def factor(step: int) -> float:
         if step < warmup_steps:

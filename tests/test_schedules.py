@@ -9,7 +9,9 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from research.config import check
 from research.schedules import warmup
+from research.tasks import IncompatibleConfig
 from research.train import run
 from tests.conftest import TINY_SYNTHETIC
 
@@ -69,7 +71,8 @@ def test_warmup_then_decay(decay, halfway, end):
     assert factors[2:] == pytest.approx([halfway, end])
 
 
-def test_unknown_decay_fails_with_one_line():
-    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-    with pytest.raises(ValueError, match=r"^scheduler.decay must be constant, linear or cosine, got 'step'$"):
-        warmup(optimizer, total_steps=10, decay="step")
+def test_an_unknown_decay_or_a_negative_warm_up_is_refused_when_the_config_is_composed(make_cfg):
+    with pytest.raises(IncompatibleConfig, match=r"^scheduler.decay='step': must be one of constant, linear, cosine$"):
+        check(make_cfg("scheduler=warmup", "scheduler.decay=step"))
+    with pytest.raises(IncompatibleConfig, match=r"^scheduler.warmup_steps=-1: must be an integer >= 0$"):
+        check(make_cfg("scheduler=warmup", "scheduler.warmup_steps=-1"))

@@ -13,7 +13,7 @@ from hydra.errors import ConfigCompositionException
 from hydra.utils import _locate as locate
 from omegaconf import OmegaConf
 
-from research.config import DataModuleSchema, EvalSchema, argument_bounds, argument_types, check, objects
+from research.config import RULES, DataModuleSchema, EvalSchema, argument_bounds, argument_types, check, objects
 from research.tasks import IncompatibleConfig
 from tests.conftest import ROOT
 from tests.test_configs import CASES, REQUIRED
@@ -122,7 +122,7 @@ def outside(bound, kind) -> list:
 def test_a_value_outside_every_declared_range_is_refused_and_the_defaults_pass(group, option, make_cfg):
     cfg = make_cfg(f"{group}={option}", *REQUIRED.get((group, option), []))
     check(cfg)  # every default lies in its range
-    bounded = [(f"{path}.{key}" if path else key, bound, argument_types(target).get(key))
+    bounded = [(f"{path}.{key}" if path else key, bound, simple(argument_types(target).get(key)))
                for path, node in objects(cfg) for target in [locate(node._target_)]
                for key, bound in argument_bounds(target).items() if key in node]
     for key, bound, kind in bounded:
@@ -151,3 +151,21 @@ def test_a_wrong_type_for_every_schema_key_fails_at_compose_time(schema, make_cf
         if kind is not None:
             with pytest.raises(ConfigCompositionException, match=f"{section}.{field.name}"):
                 make_cfg(f"{section}.{field.name}={WRONG[kind]}")
+
+
+def numeric(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@pytest.mark.parametrize(("group", "option"), CASES, ids=[f"{g}={o}" for g, o in CASES])
+def test_every_numeric_setting_of_our_objects_declares_its_range(group, option, make_cfg):
+    """A number the config hands one of our constructors has a declared range (research.bounds in
+    its signature) or a rule (research.config.RULES): no size, count, rate or weight is taken
+    on trust. Other libraries' objects (Lightning's Trainer, torch's optimisers) are in RULES."""
+    cfg = make_cfg(f"{group}={option}", *REQUIRED.get((group, option), []))
+    unranged = [f"{path}.{key}" if path else str(key) for path, node in objects(cfg)
+                if node._target_.startswith("research.")
+                for key in node if not str(key).startswith("_")
+                and numeric(OmegaConf.select(node, str(key), throw_on_resolution_failure=False))
+                and key not in argument_bounds(locate(node._target_)) and f"{path}.{key}" not in RULES]
+    assert not unranged, f"numbers without a declared range: {unranged}"

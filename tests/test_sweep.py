@@ -76,8 +76,9 @@ def test_a_rerun_with_another_budget_or_space_is_refused_in_one_line_and_leaves_
 
 
 def test_failing_trials_are_marked_failed_and_the_sweep_reports_it(tmp_path):
-    # a simulator setting it refuses when it builds the data: every trial's training process fails
-    proc = subprocess.run(sweep_command(tmp_path, 1, "data.builder.switch_rate=2"), cwd=ROOT,
+    # settings each in range but refused together when the data is built (fewer items than
+    # categories): every trial's training process fails
+    proc = subprocess.run(sweep_command(tmp_path, 1, "data.builder.num_items=3"), cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "only 0 of 1 trials finished" in proc.stderr

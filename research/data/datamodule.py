@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated
 
 import lightning.pytorch as L
 import torch
 from torch.utils.data import DataLoader
 
+from research.bounds import Between, Count, Seed
 from research.data import cache
 from research.data.ctr import CTRExamples, NegativeSampler, training_targets
 from research.data.schema import Builder, DatasetMeta
@@ -29,17 +31,17 @@ class SequenceDataModule(L.LightningDataModule):
         self,
         builder: Builder,
         cache_dir: str,
-        max_len: int = 50,
-        batch_size: int = 256,
-        eval_batch_size: int = 512,
-        min_user_events: int = 3,
-        slice_window: int = 5,
+        max_len: Count = 50,
+        batch_size: Count = 256,
+        eval_batch_size: Count = 512,
+        min_user_events: Annotated[int, Between(low=2)] = 3,
+        slice_window: Count = 5,
         split: Callable[..., Split] | None = None,
         bucket_by_length: bool = True,
-        seed: int = 0,
+        seed: Seed = 0,
         examples: str = "sequence",
         ctr_negatives: str = "popularity",
-        ctr_eval_seed: int = 0,
+        ctr_eval_seed: Seed = 0,
         anonymize: bool = False,
     ):
         super().__init__()

@@ -19,10 +19,12 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import polars as pl
+
+from research.bounds import NON_NEGATIVE, POSITIVE, Between, Count, Fraction, Rate, Seed
 
 NUM_AGE_BANDS, NUM_GENDERS, NUM_REGIONS = 5, 2, 4
 NUM_GROUPS = NUM_AGE_BANDS * NUM_GENDERS
@@ -224,12 +226,14 @@ def _category_offset_cdf(item_category: np.ndarray, popularity: np.ndarray) -> n
     return cdf
 
 
-def simulate(*, num_users: int = 2000, num_items: int = 1000, num_categories: int = 10,
-             mean_events: float = 60.0, min_events: int = 10, max_events: int = 200,
-             switch_rate: float = 0.1, exploration: float = 0.2, zipf_exponent: float = 1.1,
-             affinity_concentration: float = 0.5, start_time: int = 1_700_000_000,
-             seed: int = 0) -> SimulatedLog:
-    """Simulate a behaviour log; fully determined by the arguments (one generator, fixed order)."""
+def simulate(*, num_users: Count = 2000, num_items: Count = 1000, num_categories: Annotated[int, Between(low=2)] = 10,
+             mean_events: Annotated[float, POSITIVE] = 60.0, min_events: Count = 10, max_events: Count = 200,
+             switch_rate: Fraction = 0.1, exploration: Rate = 0.2, zipf_exponent: Annotated[float, NON_NEGATIVE] = 1.1,
+             affinity_concentration: Annotated[float, POSITIVE] = 0.5, start_time: int = 1_700_000_000,
+             seed: Seed = 0) -> SimulatedLog:
+    """Simulate a behaviour log; fully determined by the arguments (one generator, fixed order).
+    The declared ranges are checked at compose time (research.config); the relations between
+    arguments (num_items >= num_categories, max_events >= min_events) here."""
     _validate(locals())
     rng = np.random.default_rng(seed)
     item_category, popularity = _make_items(rng, num_items, num_categories, zipf_exponent)

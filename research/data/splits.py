@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from research.bounds import Fraction, Seed
+
 
 @dataclass(frozen=True)
 class Split:
@@ -50,7 +52,7 @@ class GlobalTimeSplit:
 
     consecutive_targets = True  # every event after the cut is a target
 
-    def __init__(self, val_fraction: float = 0.1, test_fraction: float = 0.1):
+    def __init__(self, val_fraction: Fraction = 0.1, test_fraction: Fraction = 0.1):
         if not (0 < val_fraction and 0 < test_fraction and val_fraction + test_fraction < 1):
             raise ValueError(f"split.val_fraction={val_fraction}, split.test_fraction={test_fraction}: "
                              "each must be > 0 and their sum < 1")
@@ -77,7 +79,7 @@ class UserHoldout:
 
     consecutive_targets = True  # every position of a held-out user is a target
 
-    def __init__(self, val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0):
+    def __init__(self, val_fraction: Fraction = 0.1, test_fraction: Fraction = 0.1, seed: Seed = 0):
         if not (0 < val_fraction and 0 < test_fraction and val_fraction + test_fraction < 1):
             raise ValueError(f"split.val_fraction={val_fraction}, split.test_fraction={test_fraction}: "
                              "each must be > 0 and their sum < 1")

@@ -4,12 +4,10 @@ history is pooled into one vector regardless of the target, then an MLP scores
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import torch
 from torch import nn
 
-from research.bounds import AT_LEAST_ONE
+from research.bounds import Count, Rate
 from research.data.schema import DatasetMeta
 from research.models.components.ctr import CTR_TASKS, CTROutput, ItemCategoryEmbedding, Tower, pool
 
@@ -17,8 +15,8 @@ from research.models.components.ctr import CTR_TASKS, CTROutput, ItemCategoryEmb
 class BaseModel(nn.Module):
     supported_tasks = CTR_TASKS
 
-    def __init__(self, meta: DatasetMeta, embedding_dim: Annotated[int, AT_LEAST_ONE] = 18, pooling: str = "sum",
-                 mlp: tuple[int, ...] = (200, 80), activation: str = "dice", dropout: float = 0.0):
+    def __init__(self, meta: DatasetMeta, embedding_dim: Count = 18, pooling: str = "sum",
+                 mlp: tuple[int, ...] = (200, 80), activation: str = "dice", dropout: Rate = 0.0):
         super().__init__()
         self.embedding = ItemCategoryEmbedding(meta.num_items, meta.num_categories, embedding_dim)
         self.pooling = pooling

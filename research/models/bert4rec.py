@@ -24,7 +24,7 @@ from typing import Annotated
 import torch
 from torch import nn
 
-from research.bounds import OPEN_UNIT, POSITIVE, UNIT
+from research.bounds import OPEN_UNIT, POSITIVE, UNIT, Count, Rate
 from research.data.schema import DatasetMeta
 from research.models import SEQUENCE_TASKS
 from research.models.components.embedding import EventEmbedding, init_embedding
@@ -36,10 +36,11 @@ class BERT4Rec(nn.Module):
     supported_tasks = SEQUENCE_TASKS
     causal = False
 
-    def __init__(self, meta: DatasetMeta, block: Callable[..., Block], max_len: int = 50, hidden_size: int = 64,
-                 num_layers: int = 2, num_heads: int = 2, dropout: float = 0.2, attention_dropout: float = 0.2,
+    def __init__(self, meta: DatasetMeta, block: Callable[..., Block], max_len: Count = 50, hidden_size: Count = 64,
+                 num_layers: Count = 2, num_heads: Count = 2, dropout: Rate = 0.2,
+                 attention_dropout: Rate = 0.2,
                  mask_prob: Annotated[float, OPEN_UNIT] = 0.2, last_only_prob: Annotated[float, UNIT] = 0.0,
-                 init_std: Annotated[float, POSITIVE] = 0.02, item_dropout: float = 0.0,
+                 init_std: Annotated[float, POSITIVE] = 0.02, item_dropout: Rate = 0.0,
                  use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         self.mask_prob, self.last_only_prob = mask_prob, last_only_prob

@@ -14,13 +14,11 @@ users), so z is the output.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from research.bounds import AT_LEAST_ONE
+from research.bounds import Count, Rate
 from research.data.schema import DatasetMeta
 from research.models import SEQUENCE_TASKS
 from research.models.components.embedding import EventEmbedding
@@ -30,8 +28,9 @@ from research.models.components.heads import TiedHeads
 class Caser(nn.Module):
     supported_tasks = SEQUENCE_TASKS
 
-    def __init__(self, meta: DatasetMeta, hidden_size: int = 64, window: Annotated[int, AT_LEAST_ONE] = 5,
-                 num_horizontal: int = 16, num_vertical: int = 4, dropout: float = 0.2, item_dropout: float = 0.0,
+    def __init__(self, meta: DatasetMeta, hidden_size: Count = 64, window: Count = 5,
+                 num_horizontal: Count = 16, num_vertical: Count = 4, dropout: Rate = 0.2,
+                 item_dropout: Rate = 0.0,
                  use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         self.window = window

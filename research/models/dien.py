@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from research.bounds import AT_LEAST_ONE, NON_NEGATIVE
+from research.bounds import NON_NEGATIVE, Count, Rate
 from research.data.schema import DatasetMeta
 from research.models.components.augru import AUGRU
 from research.models.components.ctr import CTR_TASKS, CTROutput, ItemCategoryEmbedding, Tower, pool
@@ -35,11 +35,11 @@ from research.sampling import item_weights
 class DIEN(nn.Module):
     supported_tasks = CTR_TASKS
 
-    def __init__(self, meta: DatasetMeta, embedding_dim: Annotated[int, AT_LEAST_ONE] = 18, pooling: str = "sum",
+    def __init__(self, meta: DatasetMeta, embedding_dim: Count = 18, pooling: str = "sum",
                  aux_loss_weight: Annotated[float, NON_NEGATIVE] = 1.0, aux_mlp: tuple[int, ...] = (100, 50),
                  aux_negatives: str = "popularity",
                  attention_mlp: tuple[int, ...] = (80, 40), attention_activation: str = "sigmoid",
-                 mlp: tuple[int, ...] = (200, 80), activation: str = "dice", dropout: float = 0.0):
+                 mlp: tuple[int, ...] = (200, 80), activation: str = "dice", dropout: Rate = 0.0):
         super().__init__()
         self.embedding = ItemCategoryEmbedding(meta.num_items, meta.num_categories, embedding_dim)
         dim = self.embedding.dim  # interest states keep the embedding width (as the DIEN code)

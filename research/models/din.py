@@ -5,12 +5,10 @@ softmax-normalised, as in the paper. The tower scores
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import torch
 from torch import nn
 
-from research.bounds import AT_LEAST_ONE
+from research.bounds import Count, Rate
 from research.data.schema import DatasetMeta
 from research.models.components.ctr import CTR_TASKS, CTROutput, ItemCategoryEmbedding, Tower, pool
 from research.models.components.target_attention import TargetAttention
@@ -19,10 +17,10 @@ from research.models.components.target_attention import TargetAttention
 class DIN(nn.Module):
     supported_tasks = CTR_TASKS
 
-    def __init__(self, meta: DatasetMeta, embedding_dim: Annotated[int, AT_LEAST_ONE] = 18, pooling: str = "sum",
+    def __init__(self, meta: DatasetMeta, embedding_dim: Count = 18, pooling: str = "sum",
                  attention_mlp: tuple[int, ...] = (80, 40), attention_activation: str = "sigmoid",
                  normalize_attention: bool = False, mlp: tuple[int, ...] = (200, 80), activation: str = "dice",
-                 dropout: float = 0.0):
+                 dropout: Rate = 0.0):
         super().__init__()
         self.embedding = ItemCategoryEmbedding(meta.num_items, meta.num_categories, embedding_dim)
         dim = self.embedding.dim

@@ -11,14 +11,15 @@ import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.inspection import permutation_importance
 
-from research.bounds import AT_LEAST_ONE, POSITIVE
+from research.bounds import POSITIVE, Between, Count, forwards_keywords
 from research.data.schema import DatasetMeta
 from research.profiles import ProfileModel
 
 
 class GBDTProfile(ProfileModel):
-    def __init__(self, meta: DatasetMeta, max_iter: int = 200, learning_rate: Annotated[float, POSITIVE] = 0.1,
-                 max_leaf_nodes: int = 31, importance_rows: Annotated[int, AT_LEAST_ONE] = 5000, **kwargs):
+    @forwards_keywords(ProfileModel.__init__)
+    def __init__(self, meta: DatasetMeta, max_iter: Count = 200, learning_rate: Annotated[float, POSITIVE] = 0.1,
+                 max_leaf_nodes: Annotated[int, Between(low=2)] = 31, importance_rows: Count = 5000, **kwargs):
         super().__init__(meta, **kwargs)
         self.max_iter, self.learning_rate, self.max_leaf_nodes = max_iter, learning_rate, max_leaf_nodes
         self.importance_rows = importance_rows

@@ -7,9 +7,12 @@ from the recurrent state back to the embedding space (RecBole: embedding 64, hid
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import nn
 
+from research.bounds import AT_LEAST_ONE, Count, Rate
 from research.data.schema import DatasetMeta
 from research.models import SEQUENCE_TASKS
 from research.models.components.embedding import EventEmbedding
@@ -21,8 +24,9 @@ class GRU4Rec(nn.Module):
     supported_tasks = SEQUENCE_TASKS
     cell: type[nn.RNNBase] = nn.GRU  # subclasses swap the recurrent cell (see lstm.py)
 
-    def __init__(self, meta: DatasetMeta, hidden_size: int = 64, num_layers: int = 1, dropout: float = 0.2,
-                 embedding_size: int | None = None, item_dropout: float = 0.0,
+    def __init__(self, meta: DatasetMeta, hidden_size: Count = 64, num_layers: Count = 1,
+                 dropout: Rate = 0.2,
+                 embedding_size: Annotated[int | None, AT_LEAST_ONE] = None, item_dropout: Rate = 0.0,
                  use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         embedding_size = embedding_size or hidden_size

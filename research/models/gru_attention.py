@@ -6,12 +6,10 @@ no auxiliary loss and the attention does not steer the recurrence."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import torch
 from torch import nn
 
-from research.bounds import AT_LEAST_ONE
+from research.bounds import Count, Rate
 from research.data.schema import DatasetMeta
 from research.models.components.ctr import CTR_TASKS, CTROutput, ItemCategoryEmbedding, Tower, pool
 from research.models.components.recurrent import LeftPaddedRNN
@@ -21,11 +19,11 @@ from research.models.components.target_attention import TargetAttention
 class GRUAttention(nn.Module):
     supported_tasks = CTR_TASKS
 
-    def __init__(self, meta: DatasetMeta, embedding_dim: Annotated[int, AT_LEAST_ONE] = 18, num_layers: int = 2,
+    def __init__(self, meta: DatasetMeta, embedding_dim: Count = 18, num_layers: Count = 2,
                  pooling: str = "sum",
                  attention_mlp: tuple[int, ...] = (80, 40), attention_activation: str = "sigmoid",
                  normalize_attention: bool = True, mlp: tuple[int, ...] = (200, 80), activation: str = "dice",
-                 dropout: float = 0.0):
+                 dropout: Rate = 0.0):
         super().__init__()
         self.embedding = ItemCategoryEmbedding(meta.num_items, meta.num_categories, embedding_dim)
         dim = self.embedding.dim  # the GRU keeps the embedding width, so the target can attend to its states

@@ -17,7 +17,7 @@ from typing import Annotated
 import torch
 from torch import nn
 
-from research.bounds import POSITIVE
+from research.bounds import POSITIVE, Count, Rate
 from research.data.schema import DatasetMeta
 from research.models import SEQUENCE_TASKS
 from research.models.components.embedding import EventEmbedding, init_embedding
@@ -28,9 +28,10 @@ from research.models.components.transformer import Block, TransformerEncoder, at
 class SASRec(nn.Module):
     supported_tasks = SEQUENCE_TASKS
 
-    def __init__(self, meta: DatasetMeta, block: Callable[..., Block], max_len: int = 50, hidden_size: int = 64,
-                 num_layers: int = 2, num_heads: int = 2, dropout: float = 0.5, attention_dropout: float = 0.5,
-                 init_std: Annotated[float, POSITIVE] = 0.02, item_dropout: float = 0.0,
+    def __init__(self, meta: DatasetMeta, block: Callable[..., Block], max_len: Count = 50, hidden_size: Count = 64,
+                 num_layers: Count = 2, num_heads: Count = 2, dropout: Rate = 0.5,
+                 attention_dropout: Rate = 0.5,
+                 init_std: Annotated[float, POSITIVE] = 0.02, item_dropout: Rate = 0.0,
                  use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, hidden_size,

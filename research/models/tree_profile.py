@@ -4,17 +4,16 @@ run (`tree_rules.txt`), with impurity-based feature importances."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from sklearn.tree import DecisionTreeClassifier, export_text
 
-from research.bounds import AT_LEAST_ONE
+from research.bounds import Count, forwards_keywords
 from research.data.schema import DatasetMeta
 from research.profiles import ProfileModel
 
 
 class TreeProfile(ProfileModel):
-    def __init__(self, meta: DatasetMeta, max_depth: int = 8, min_samples_leaf: Annotated[int, AT_LEAST_ONE] = 50,
+    @forwards_keywords(ProfileModel.__init__)
+    def __init__(self, meta: DatasetMeta, max_depth: Count = 8, min_samples_leaf: Count = 50,
                  **kwargs):
         super().__init__(meta, **kwargs)
         self.max_depth, self.min_samples_leaf = max_depth, min_samples_leaf

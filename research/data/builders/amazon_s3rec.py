@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from research.bounds import Fraction
 from research.data.builders.table import read_lines
 from research.data.cache import file_digest
 from research.data.schema import BadInput, RawLog
@@ -25,7 +26,7 @@ NO_CATEGORY = -1
 
 
 class AmazonS3RecBuilder:
-    def __init__(self, root: str, name: str = "Beauty", max_attribute_coverage: float = 0.5):
+    def __init__(self, root: str, name: str = "Beauty", max_attribute_coverage: Fraction = 0.5):
         self.root = Path(root).expanduser().resolve()
         self.dataset = name
         self.name = f"amazon_s3rec_{name}"

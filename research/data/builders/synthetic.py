@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from research.bounds import Seed, forwards_keywords
 from research.data.schema import RawLog
 from research.data.simulator import simulate
 
@@ -15,7 +16,8 @@ PARAMS_FILE = "simulator_params.npz"
 
 
 class SyntheticBuilder:
-    def __init__(self, seed: int = 0, **simulator_kwargs):
+    @forwards_keywords(simulate)  # the simulator's settings and their ranges
+    def __init__(self, seed: Seed = 0, **simulator_kwargs):
         self.name = "synthetic"
         self.seed = seed
         self.simulator_kwargs = dict(simulator_kwargs)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from research.bounds import AT_LEAST_ONE, POSITIVE
+from research.bounds import POSITIVE, Count
 
 
 class SelfAttention(nn.Module):
@@ -70,7 +70,7 @@ class Block(nn.Module):
     ffn_dropout: bool = True  # dropout inside the feed-forward, after its activation
 
     def __init__(self, hidden_size: int, num_heads: int, dropout: float, attention_dropout: float,
-                 inner_factor: Annotated[int, AT_LEAST_ONE], activation: str, eps: Annotated[float, POSITIVE]):
+                 inner_factor: Count, activation: str, eps: Annotated[float, POSITIVE]):
         super().__init__()
         self.attention = SelfAttention(hidden_size, num_heads, attention_dropout)
         self.ffn = feed_forward(hidden_size, inner_factor * hidden_size, activation,
