@@ -131,10 +131,8 @@ class SequenceRecModule(L.LightningModule):
                 ranked = metrics.mask_seen(item_scores, batch["history"], batch["target_item"])
             values |= metrics.ranking_values(metrics.target_ranks(ranked, batch["target_item"]), self.ks)
         metric = self.eval_metrics[split]
-        if not metric.by_category and self.migration is None:  # nothing reads the category distribution
-            metric.update(values, batch["is_shift"])
-            return
-        log_probs = self.category_log_probs(h, item_scores)
+        # the category distribution only where something reads it
+        log_probs = self.category_log_probs(h, item_scores) if metric.by_category or self.migration else None
         if metric.by_category:
             values |= metrics.category_values(log_probs, batch["target_category"])
             metric.update(values, batch["is_shift"], log_probs.argmax(1), batch["target_category"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import typing
 from dataclasses import dataclass, fields
 from typing import Annotated, Any
 
@@ -100,6 +101,8 @@ class SimulatedLog:
 
 
 def _validate(a: dict[str, Any]) -> None:
+    """For callers from Python (the config is checked when it is composed): each argument against
+    the range simulate() declares, then the relations between arguments."""
     def is_int(x: Any) -> bool:
         return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
@@ -107,28 +110,18 @@ def _validate(a: dict[str, Any]) -> None:
         real = isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
         return real and math.isfinite(x)
 
-    checks = [
-        ("num_users", is_int(a["num_users"]) and a["num_users"] >= 1, "an integer >= 1"),
-        ("num_categories", is_int(a["num_categories"]) and a["num_categories"] >= 2,
-         "an integer >= 2"),
-        ("num_items", is_int(a["num_items"]) and a["num_items"] >= a["num_categories"],
-         f"an integer >= num_categories ({a['num_categories']})"),
-        ("min_events", is_int(a["min_events"]) and a["min_events"] >= 1, "an integer >= 1"),
-        ("max_events", is_int(a["max_events"]) and a["max_events"] >= a["min_events"],
-         f"an integer >= min_events ({a['min_events']})"),
-        ("mean_events", is_num(a["mean_events"]) and a["mean_events"] > 0, "a finite number > 0"),
-        ("switch_rate", is_num(a["switch_rate"]) and 0 < a["switch_rate"] < 1, "in (0, 1)"),
-        ("exploration", is_num(a["exploration"]) and 0 <= a["exploration"] < 1, "in [0, 1)"),
-        ("zipf_exponent", is_num(a["zipf_exponent"]) and a["zipf_exponent"] >= 0,
-         "a finite number >= 0"),
-        ("affinity_concentration",
-         is_num(a["affinity_concentration"]) and a["affinity_concentration"] > 0,
-         "a finite number > 0"),
-        ("start_time", is_int(a["start_time"]), "an integer"),
-    ]
-    for name, ok, rule in checks:
-        if not ok:
-            raise ValueError(f"simulator: {name} must be {rule}, got {a[name]!r}")
+    def refuse(name: str, rule: str):
+        raise ValueError(f"simulator: {name} must be {rule}, got {a[name]!r}")
+
+    for name, hint in typing.get_type_hints(simulate, include_extras=True).items():
+        kind, *declared = typing.get_args(hint) if typing.get_origin(hint) is typing.Annotated else (hint,)
+        if name != "return" and not ((is_int if kind is int else is_num)(a[name])
+                                     and all(b.admits(a[name]) for b in declared)):
+            refuse(name, " ".join(["an integer" if kind is int else "a finite number", *map(str, declared)]))
+    if a["num_items"] < a["num_categories"]:
+        refuse("num_items", f"an integer >= num_categories ({a['num_categories']})")
+    if a["max_events"] < a["min_events"]:
+        refuse("max_events", f"an integer >= min_events ({a['min_events']})")
 
 
 def _make_items(rng: np.random.Generator, num_items: int, c: int, zipf_exponent: float
