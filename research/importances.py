@@ -14,7 +14,7 @@ from pathlib import Path
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-from research import table
+from research import markdown, table
 
 
 def model_class(run_dir: Path) -> type:
@@ -40,8 +40,8 @@ def top_features(spec_path: Path, top: int) -> list[str]:
             kind = model_class(files[0].parent).importance_kind
             lines += [f"### {row['label']} on {where}", "",
                       f"{kind} importance, mean over {len(files)} seed(s):", "",
-                      "| rank | feature | importance |", "|---|---|---|"]
-            lines += [f"| {i} | `{n}` | {v:.4f} |" for i, (v, n) in enumerate(mean, 1)]
+                      *markdown.table(["rank", "feature", "importance"],
+                             ([i, f"`{n}`", f"{v:.4f}"] for i, (v, n) in enumerate(mean, 1)))]
             lines.append("")
     return lines
 

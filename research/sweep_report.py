@@ -13,6 +13,8 @@ from pathlib import Path
 import optuna
 from omegaconf import OmegaConf
 
+from research.markdown import table
+
 TEST_METRICS = ("test/hit@10", "test/ndcg@10")
 
 
@@ -60,12 +62,10 @@ def markdown(sweep_dir: Path) -> str:
             lines.append(f"- Default config (trial 0): {metric} {fmt(default[metric])}, "
                          + ", ".join(f"{m} {fmt(default[m])}" for m in TEST_METRICS)
                          + f"; best - default = {gain:+.4f} ({100 * gain / default[metric]:+.1f}%)")
-    lines += ["", "| trial | state | epochs | " + " | ".join([metric, *TEST_METRICS, *keys]) + " |",
-              "|" + "---|" * (4 + len(TEST_METRICS) + len(keys))]
-    for r in rows:
-        cells = [r["number"], r["state"], r["epochs"], r[metric], *(r[m] for m in TEST_METRICS),
-                 *(r["params"].get(k) for k in keys)]
-        lines.append("| " + " | ".join(fmt(c) for c in cells) + " |")
+    lines += ["", *table(["trial", "state", "epochs", metric, *TEST_METRICS, *keys],
+                         ([fmt(c) for c in [r["number"], r["state"], r["epochs"], r[metric],
+                                            *(r[m] for m in TEST_METRICS), *(r["params"].get(k) for k in keys)]]
+                          for r in rows))]
     lines += ["", "A pruned trial's figure is its last validation epoch before the pruner stopped it."]
     return "\n".join(lines) + "\n"
 

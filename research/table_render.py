@@ -14,6 +14,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from research.io import atomic_path, write_text  # noqa: E402
+from research.markdown import table  # noqa: E402
 
 
 def columns(spec: dict) -> list[tuple[str, str]]:
@@ -88,9 +89,8 @@ def header(spec: dict) -> list[str]:
 
 
 def markdown(spec: dict, records: list[dict], command: str) -> str:
-    lines = [f"# {spec.get('title', spec['name'])}", "", "| " + " | ".join(header(spec)) + " |",
-             "|" + "---|" * len(header(spec))]
-    lines += ["| " + " | ".join(row) + " |" for row in grid(spec, records, ("**", "**"), ("<u>", "</u>"))]
+    lines = [f"# {spec.get('title', spec['name'])}", "",
+             *table(header(spec), grid(spec, records, ("**", "**"), ("<u>", "</u>")))]
     seeds = ", ".join(map(str, spec["seeds"]))
     lines += ["", f"Mean ± sample std over seeds {seeds}; best of our rows in bold, second underlined; "
                   "published rows are quoted, not rerun.", ""]

@@ -14,6 +14,7 @@ from hydra import compose, initialize_config_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from research import metrics  # noqa: E402
+from research.markdown import table  # noqa: E402
 from research.models import latest_output  # noqa: E402
 from research.train import build_datamodule, build_module  # noqa: E402
 
@@ -34,6 +35,8 @@ def main(root: str, device: str) -> None:
 
     cached = list(batches())
 
+    rows = []
+
     def timed(name: str, work) -> None:
         best = float("inf")
         for _ in range(3):
@@ -45,7 +48,7 @@ def main(root: str, device: str) -> None:
             if device == "cuda":
                 torch.cuda.synchronize()
             best = min(best, time.perf_counter() - t0)
-        print(f"| {name} | {best:.3f} |")
+        rows.append([name, f"{best:.3f}"])
 
     def encoder():
         for batch in cached:
@@ -64,12 +67,13 @@ def main(root: str, device: str) -> None:
             module.eval_metrics["val"].reset()
         return work
 
-    print(f"{len(cached)} validation batches on {device}\n\n| part of the pass | seconds |\n|---|---|")
     timed("building the batches and moving them to the device", lambda: sum(1 for _ in batches()))
     timed("encoder forward", encoder)
     timed("encoder + item scores + ranks (hit/ndcg)", item_ranks)
     timed("the module's evaluation (+ category metrics, stay/shift slices), batches ready", evaluate(lambda: cached))
     timed("the same, building the batches too", evaluate(batches))
+    print("\n".join([f"{len(cached)} validation batches on {device}", "",
+                     *table(["part of the pass", "seconds"], rows)]))
 
 
 if __name__ == "__main__":

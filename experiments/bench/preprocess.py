@@ -147,11 +147,12 @@ def main() -> None:
     results = {kind: {"seconds": statistics.median(r["seconds"] for r in rs), "all": [r["seconds"] for r in rs],
                       "peak_gib": max(r["peak_gib"] for r in rs), "events": rs[0]["events"]}
                for kind, rs in runs.items()}
-    print(f"| pipeline | rows | events kept | wall s (median of {args.repeat}) | each run, s | peak RSS GiB (max) |\n"
-          f"|---|---|---|---|---|---|")
-    for kind, r in results.items():
-        each = ", ".join(f"{x:.1f}" for x in r["all"])
-        print(f"| {kind} | {args.rows:,} | {r['events']:,} | {r['seconds']:.1f} | {each} | {r['peak_gib']:.2f} |")
+    from research.markdown import table
+
+    print("\n".join(table(
+        ["pipeline", "rows", "events kept", f"wall s (median of {args.repeat})", "each run, s", "peak RSS GiB (max)"],
+        ([kind, f"{args.rows:,}", f"{r['events']:,}", f"{r['seconds']:.1f}", ", ".join(f"{x:.1f}" for x in r["all"]),
+          f"{r['peak_gib']:.2f}"] for kind, r in results.items()))))
     if len(results) == 2:
         if not same_events(outputs["polars"], outputs["pandas"]):
             raise SystemExit("the two pipelines produced different events: the comparison is void")

@@ -521,6 +521,8 @@ def main() -> None:
 def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, src) -> None:
     from omegaconf import OmegaConf  # our run's resolved config: its hyper-parameters
 
+    from research.markdown import table
+
     ours_wall = json.loads((ours_dir / "wall.json").read_text())["wall"]
     ours_cfg = OmegaConf.to_container(OmegaConf.load(ours_dir / "config.yaml"), resolve=True)
     ours_hp, ours_batch = ours_hyper_parameters(ours_cfg, args.model), ours_cfg["datamodule"]["batch_size"]
@@ -567,7 +569,7 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
             rat = f"{o - r:+.4f}"
         else:
             rat = ""
-        rows.append(f"| {label} | {fmt.format(o)} | {fmt.format(r)} | {rat} |")
+        rows.append([label, fmt.format(o), fmt.format(r), rat])
 
     for skip in (True, False):
         which = "epochs 2..E" if skip else "all epochs"
@@ -576,15 +578,15 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
     row("s / test pass (best checkpoint)", ours_phases["test"][-1], rb["test"][-1])
     row("training throughput, users / s (epochs 2..E)", train_users / mean(ours_phases["train"], True),
         train_users / mean(rb["train"], True), "{:.0f}", ratio="none")
-    rows.append(f"| epochs run (best epoch) | {len(ours_phases['train'])} ({o_best + 1}) | "
-                f"{len(rb['train'])} ({r_best + 1}) | |")
+    rows.append(["epochs run (best epoch)", f"{len(ours_phases['train'])} ({o_best + 1})",
+                 f"{len(rb['train'])} ({r_best + 1})", ""])
     row("val NDCG@10 (best epoch)", o_scores[o_best], r_scores[r_best], "{:.4f}", ratio="diff")
     row("test NDCG@10", ours_metrics["test/ndcg@10"], rb["test_result"]["ndcg@10"], "{:.4f}", ratio="diff")
     row("test Hit@10", ours_metrics["test/hit@10"], rb["test_result"]["hit@10"], "{:.4f}", ratio="diff")
     reach = f"{o_time:.0f}" if o_time is not None else "never"
     ratio = f"{o_time / r_time:.3f} of RecBole's" if o_time is not None and r_time else ""
-    rows.append(f"| s from fit start to RecBole's best val NDCG@10 ({r_scores[r_best]:.4f}) | {reach} | "
-                f"{r_time:.0f} | {ratio} |")
+    rows.append([f"s from fit start to RecBole's best val NDCG@10 ({r_scores[r_best]:.4f})", reach, f"{r_time:.0f}",
+                 ratio])
     row("process wall seconds (build/load, train, test)", ours_wall, rb_wall, "{:.0f}", ratio="none")
 
     protocol = checks["ours"]
@@ -592,9 +594,7 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
                 f"stops at the step where it runs out); RecBole reached it: {rb['budget_reached']}"
                 if args.budget_seconds else "early stopping on val NDCG@10: RecBole stopping_step 10, ours its default")
     lines = [
-        "| | ours | RecBole 1.2.1 | RecBole / ours (speed-up); ours - RecBole (metrics) |",
-        "|---|---|---|---|",
-        *rows,
+        *table(["", "ours", "RecBole 1.2.1", "RecBole / ours (speed-up); ours - RecBole (metrics)"], rows),
         "",
         f"Machine: {machine(args.device)}; {args.threads} thread(s) for each side (OMP_NUM_THREADS, "
         f"torch.set_num_threads; ours on {protocol['device']}, RecBole on {rb['protocol']['device']}); "
