@@ -14,6 +14,7 @@ from pathlib import Path
 import lightning.pytorch as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping as LightningEarlyStopping
+from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger as LightningCSVLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
@@ -109,6 +110,24 @@ class EarlyStopping(LightningEarlyStopping):
         self.patience = max(self.patience_checks, math.ceil(self.patience_steps / max(steps_per_check, 1)))
         log.info("early stopping: patience %d validation checks (%d steps, %.0f steps per check)",
                  self.patience, self.patience_steps, steps_per_check)
+
+
+class ModelCheckpoint(LightningModelCheckpoint):
+    """Lightning's, for a run folder that may move between a crash and its resume (renamed,
+    reached by another path): the saved paths are rebased onto the folder it now has. Lightning's
+    own forgets the best score when its folder moved, so the first epoch after the resume would
+    count as the best, and keeps a best path that no longer exists."""
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        old, new = state_dict.get("dirpath"), self.dirpath
+        if old and new and old != new:
+            def moved(path):
+                return new + path[len(old):] if isinstance(path, str) and path.startswith(old) else path
+            state_dict = {**state_dict, "dirpath": new,
+                          "best_k_models": {moved(k): v for k, v in (state_dict.get("best_k_models") or {}).items()},
+                          **{k: moved(state_dict.get(k)) for k in ("best_model_path", "kth_best_model_path",
+                                                                     "last_model_path") if k in state_dict}}
+        super().load_state_dict(state_dict)
 
 
 class ValidationCurve(L.Callback):

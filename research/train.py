@@ -81,9 +81,10 @@ def resume_checkpoint(out: Path) -> str | None:
     return str(last)
 
 
-# what a resumed run may change: where and how it logs, its budget and patience, threads
-RESUMABLE_CHANGES = ("paths", "logger", "resume", "threads", "compile", "callbacks", "trainer.max_epochs",
-                     "trainer.max_time", "trainer.max_steps")
+# what a resumed run may change: where and how it logs (its folder may have moved), its budget and
+# patience, threads
+RESUMABLE_CHANGES = ("paths", "logger", "resume", "threads", "compile", "callbacks", "trainer.default_root_dir",
+                     "trainer.max_epochs", "trainer.max_time", "trainer.max_steps")
 
 
 def refuse_changed_settings(cfg: DictConfig, out: Path) -> None:
@@ -226,6 +227,8 @@ def quiet_libraries() -> None:
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # resume=true reopens its run folder on purpose (the CSV history is kept: callbacks.KeptRows)
+    warnings.filterwarnings("ignore", message=r"(Experiment logs|Checkpoint) directory .* exists and is not empty")
 
 
 OS_ERRORS = {FileExistsError: "a file is where a directory is needed", NotADirectoryError:

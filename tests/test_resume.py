@@ -64,17 +64,38 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_identical(tmp_pa
     assert "datamodule.max_len: 50 -> 20" in line
     assert {name: (run / name).read_bytes() for name in kept} == kept
 
-    resumed = subprocess.run(command(tmp_path, "killed", "resume=true"), cwd=ROOT, capture_output=True, text=True,
-                             env=env, timeout=600)
+    # a folder moved before its resume (renamed, another results tree) resumes where it now is
+    run = run.rename(tmp_path / "moved")
+    curve = run / "validation_curve.jsonl"
+    resumed = subprocess.run(command(tmp_path, "moved", "resume=true"), cwd=ROOT, capture_output=True,
+                             text=True, env=env, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming from" in resumed.stdout + resumed.stderr
-    assert scores(tmp_path / "killed" / "metrics.json") == scores(tmp_path / "whole" / "metrics.json")
+    # the moved folder keeps the best score and paths of the checkpoints saved before the crash
+    best = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"]
+    [state] = [v for k, v in best.items() if k.startswith("ModelCheckpoint") and v.get("monitor")]
+    assert state["dirpath"] == str(run / "checkpoints")
+    assert state["best_model_path"].startswith(state["dirpath"]) and Path(state["best_model_path"]).is_file()
+    with (run / "csv" / "metrics.csv").open(newline="") as f:
+        validation = [float(row["val/ndcg@10"]) for row in csv.DictReader(f) if row.get("val/ndcg@10")]
+    assert float(state["best_model_score"]) == pytest.approx(max(validation))  # over the epochs before the move too
+    assert scores(run / "metrics.json") == scores(tmp_path / "whole" / "metrics.json")
     # the timings cover every epoch, before and after the crash
     assert json.loads((run / "metrics.json").read_text())["time/epochs"] == EPOCHS
     epochs = [json.loads(line)["epoch"] for line in curve.read_text().splitlines()]
     assert epochs == list(range(EPOCHS))  # one line per epoch, none repeated, none lost
     # so is the CSV log: the same validation rows as the uninterrupted run's
     assert validated_epochs(run / "csv" / "metrics.csv") == validated_epochs(tmp_path / "whole" / "csv" / "metrics.csv")
+
+    # killed after its last checkpoint and moved: nothing is left to train, and the best
+    # checkpoint is evaluated from where the folder now is
+    expected = scores(tmp_path / "whole" / "metrics.json")
+    (tmp_path / "whole" / "metrics.json").unlink()
+    done = (tmp_path / "whole").rename(tmp_path / "whole_moved")
+    again = subprocess.run(command(tmp_path, "whole_moved", "resume=true"), cwd=ROOT, capture_output=True,
+                           text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert scores(done / "metrics.json") == expected
 
 
 def validated_epochs(path) -> list[int]:
