@@ -26,11 +26,12 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.errors import HydraException
 from hydra.utils import _locate as locate
+from hydra.utils import instantiate
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from research import CONF
 from research.bounds import Between
-from research.tasks import IncompatibleConfig
+from research.errors import IncompatibleConfig
 
 
 @dataclass
@@ -45,10 +46,7 @@ class DataModuleSchema:
     split: Any = MISSING
     bucket_by_length: bool = MISSING
     seed: int = MISSING
-    examples: str = MISSING
-    ctr_negatives: str = MISSING
     anonymize: bool = MISSING
-    ctr_eval_seed: int = MISSING
 
 
 @dataclass
@@ -81,7 +79,6 @@ def one_of(*allowed: str):
 
 # what a type cannot say; a key absent from the composed config (another model's) is skipped
 RULES = {
-    "datamodule.ctr_negatives": one_of("popularity", "uniform"),
     "data.builder.category_level": at_least(0),  # a depth in the category path (Python would count from the end)
     "eval.slice_window": at_least(1),
     "eval.ks": (lambda v: len(v) > 0 and all(_integer(k) and k >= 1 for k in v), "a non-empty list of integers >= 1"),
@@ -96,10 +93,7 @@ RULES = {
     "callbacks.early_stopping.patience": at_least(0),
     "callbacks.early_stopping.patience_steps": (lambda v: v is None or (_integer(v) and v >= 0),
                                                 "an integer >= 0, or null"),
-    "task.item_weight": (lambda v: _number(v) and v >= 0, "a number >= 0"),
-    "task.category_weight": (lambda v: _number(v) and v >= 0, "a number >= 0"),
     "loss.weighting": one_of("target", "window", "batch"),
-    "task.mode": one_of("max", "min"),
 }
 
 
@@ -280,13 +274,13 @@ def default_option(group: str) -> str | None:
 
 
 def check_objective(cfg: DictConfig, loss_option: str | None) -> None:
-    """A loss option the task never trains with is refused, not ignored: a task with item_weight
-    0 (next_category, the click-through tasks) trains no item scores."""
-    if loss_option in (None, default_option("loss")) or cfg.task.item_weight > 0:
+    """A loss option the task never trains with is refused, not ignored (next_category, the
+    click-through task: the task says why it trains no item loss)."""
+    if loss_option in (None, default_option("loss")):
         return
-    how = " (a click-through task trains binary cross-entropy on its labels)" if cfg.task.examples == "ctr" else ""
-    raise IncompatibleConfig(f"loss={loss_option}: task {cfg.task.name} trains no item scores (task.item_weight=0), "
-                             f"so this item loss would never be used{how}")
+    why = instantiate(cfg.task).unused_item_loss()
+    if why:
+        raise IncompatibleConfig(f"loss={loss_option}: {why}, so this item loss would never be used")
 
 
 def flat(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -339,7 +333,12 @@ def precheck(overrides: list[str]) -> None:
         sys.exit(f"error: hydra.run.dir={run_dir}: a file is where the run folder would be")
     if "-m" in overrides or "--multirun" in overrides:
         return  # sweeps over values (a=1,2) compose per job; Hydra reports those
-    ours = [o for o in overrides if not o.startswith(("-", "hydra.", "hydra/", "+hydra"))]
+    # a user's own config folders (--config-dir DIR, -cd DIR) are searched as Hydra will
+    dirs = [o.split("=", 1)[1] for o in overrides if o.startswith(("--config-dir=", "-cd="))]
+    dirs += [after for flag, after in zip(overrides, overrides[1:]) if flag in ("--config-dir", "-cd")]
+    ours = [o for o in overrides if not o.startswith(("-", "hydra.", "hydra/", "+hydra")) and o not in dirs]
+    if dirs:
+        ours.append(f"hydra.searchpath=[{','.join(f'file://{Path(d).resolve()}' for d in dirs)}]")
     try:
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             compose("train", overrides=ours)

@@ -1,14 +1,18 @@
-"""The one LightningModule: any model, any task, any loss. Training computes item logits only
-at positions that have a target; evaluation scores the last position of each row against the
+"""The LightningModules, one per kind of task (research/tasks.py picks it). What they share
+(the model, the optimiser and its schedule, logging the validation/test metrics) is
+`RecModule`; each kind adds its training loss and how it evaluates a batch.
+
+`SequenceRecModule` (next item / next category): training computes item logits only at
+positions that have a target; evaluation scores the last position of each row against the
 whole catalogue and logs every metric overall and per migration slice.
 
-Click-through tasks (`task.examples == "ctr"`) take (history, target, label) examples: the
-model returns a logit per example (plus an optional auxiliary loss), trained with binary
-cross-entropy and evaluated by AUC, GAUC and log-loss."""
+`ClickThroughModule` (the DIEN protocol): (history, target, label) examples, a logit per
+example (plus the model's optional auxiliary loss), binary cross-entropy, AUC / GAUC / log-loss."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import lightning.pytorch as L
 import torch
@@ -16,13 +20,68 @@ from torch import nn
 from torch.nn import functional as F
 
 from research import metrics
+from research.errors import IncompatibleConfig
 from research.losses import WEIGHTINGS, weigh
 from research.migration import MigrationLatency
 from research.models import OwnObjective, latest_output
-from research.tasks import IncompatibleConfig, Task, check_supported
+
+if TYPE_CHECKING:
+    from research.tasks import Task
 
 
-class SequenceRecModule(L.LightningModule):
+class RecModule(L.LightningModule):
+    """What every task's module shares: the model, its optimiser and schedule, and the
+    validation/test metrics, logged at the end of each evaluation epoch."""
+
+    def __init__(self, model: nn.Module, task: Task, optimizer: Callable[..., torch.optim.Optimizer],
+                 scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None,
+                 new_metric: Callable[[], nn.Module]):
+        super().__init__()
+        self.model, self.task = model, task
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.eval_metrics = nn.ModuleDict({s: new_metric() for s in ("val", "test")})
+        self.category_reports: dict[str, dict[str, torch.Tensor]] = {}  # per-category test report, where made
+
+    def _evaluate(self, batch: dict, split: str) -> None:
+        raise NotImplementedError
+
+    @property
+    def trainable(self) -> bool:
+        return any(p.requires_grad for p in self.model.parameters())
+
+    def _epoch_results(self, split: str) -> dict[str, torch.Tensor]:
+        metric = self.eval_metrics[split]
+        results = metric.compute()
+        metric.reset()
+        return results
+
+    def _log_results(self, split: str) -> None:
+        self.log_dict({f"{split}/{k}": v for k, v in self._epoch_results(split).items()}, prog_bar=False)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_results("val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_results("test")
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.model.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        # stepped every optimiser step; schedules that need a horizon get the trainer's estimate
+        scheduler = self.scheduler_factory(optimizer, total_steps=int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class SequenceRecModule(RecModule):
+    """Next item and/or next category (research.tasks.NextEvent)."""
+
     def __init__(
         self,
         model: nn.Module,
@@ -38,34 +97,18 @@ class SequenceRecModule(L.LightningModule):
         loss_weighting: str = "target",
         targets_per_batch: float = 1.0,
     ):
-        super().__init__()
-        check_supported(model, task.name)
         if loss_weighting not in WEIGHTINGS:
             raise IncompatibleConfig(f"loss.weighting must be one of {', '.join(WEIGHTINGS)}, got '{loss_weighting}'")
-        self.scheduler_factory, self.loss_weighting = scheduler, loss_weighting
-        self.targets_per_batch = targets_per_batch
-        self.model, self.task = model, task
+        num_categories = int(item_category.max())
+        super().__init__(model, task, optimizer, scheduler, lambda: metrics.SlicedMetrics(num_categories))
+        self.num_categories = num_categories
+        self.loss_weighting, self.targets_per_batch = loss_weighting, targets_per_batch
         self.item_loss, self.category_loss = item_loss, category_loss
-        self.optimizer_factory = optimizer
         self.ks, self.mask_history = tuple(ks), mask_history
         self.register_buffer("item_category", item_category, persistent=False)
-        self.num_categories = int(item_category.max())
-        self.ctr = task.examples == "ctr"
-        self.eval_metrics = nn.ModuleDict({
-            s: metrics.CTRMetrics() if self.ctr else metrics.SlicedMetrics(self.num_categories) for s in ("val", "test")
-        })
-        self.category_reports: dict[str, dict[str, torch.Tensor]] = {}
-        if migration_latency and self.ctr:
-            raise IncompatibleConfig("eval.migration_latency needs a sequence task, not ctr")
         self.migration = nn.ModuleDict({s: MigrationLatency() for s in ("val", "test")}) if migration_latency else None
 
-    @property
-    def trainable(self) -> bool:
-        return any(p.requires_grad for p in self.model.parameters())
-
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        if self.ctr:
-            return self._ctr_training_loss(batch)
         if isinstance(self.model, OwnObjective):
             batch = self.model.training_batch(batch)
         h = self.model(batch)  # (B, L, H)
@@ -86,16 +129,6 @@ class SequenceRecModule(L.LightningModule):
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
-    def _ctr_training_loss(self, batch: dict) -> torch.Tensor:
-        out = self.model(batch)
-        loss = F.binary_cross_entropy_with_logits(out.logits, batch["label"])
-        self.log("train/ctr_loss", loss, on_step=False, on_epoch=True)
-        if out.aux_loss is not None:
-            self.log("train/aux_loss", out.aux_loss, on_step=False, on_epoch=True)
-            loss = loss + out.aux_weight * out.aux_loss
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
-        return loss
-
     def next_category_log_probs(self, h: torch.Tensor) -> torch.Tensor:
         """(B, C+1) log P(next category) from each row's latest output, exactly as evaluation
         computes it (for the tracker and the figures)."""
@@ -112,9 +145,6 @@ class SequenceRecModule(L.LightningModule):
         return by_category.clamp(min=1e-30).log().index_fill(1, torch.tensor([0], device=h.device), float("-inf"))
 
     def _evaluate(self, batch: dict, split: str) -> None:
-        if self.ctr:
-            self.eval_metrics[split].update(self.model(batch).logits, batch["label"], batch["user"])
-            return
         h = latest_output(self.model, batch).float()  # (B, H)
         # scores in full precision even under mixed precision: bf16 would tie many items, and
         # ties count against the target
@@ -144,33 +174,33 @@ class SequenceRecModule(L.LightningModule):
             self.migration[split].update(batch["user"], batch["target_position"], log_probs.argmax(1),
                                          batch["target_state"], batch["previous_state"])
 
-    def _log_results(self, split: str) -> None:
+    def _epoch_results(self, split: str) -> dict[str, torch.Tensor]:
         metric = self.eval_metrics[split]
-        results = metric.compute()
-        if split == "test" and not self.ctr and metric.by_category:
+        if split == "test" and metric.by_category:
             self.category_reports[split] = metric.category_report()
-        metric.reset()
+        results = super()._epoch_results(split)
         if self.migration is not None:
             results |= {f"migration/{k}": v for k, v in self.migration[split].compute().items()}
             self.migration[split].reset()
-        self.log_dict({f"{split}/{k}": v for k, v in results.items()}, prog_bar=False)
+        return results
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, "val")
 
-    def on_validation_epoch_end(self) -> None:
-        self._log_results("val")
+class ClickThroughModule(RecModule):
+    """Click-through examples (research.tasks.ClickThrough)."""
 
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+    def __init__(self, model: nn.Module, task: Task, optimizer: Callable[..., torch.optim.Optimizer],
+                 scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None):
+        super().__init__(model, task, optimizer, scheduler, metrics.CTRMetrics)
 
-    def on_test_epoch_end(self) -> None:
-        self._log_results("test")
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        out = self.model(batch)
+        loss = F.binary_cross_entropy_with_logits(out.logits, batch["label"])
+        self.log("train/ctr_loss", loss, on_step=False, on_epoch=True)
+        if out.aux_loss is not None:
+            self.log("train/aux_loss", out.aux_loss, on_step=False, on_epoch=True)
+            loss = loss + out.aux_weight * out.aux_loss
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
 
-    def configure_optimizers(self):
-        optimizer = self.optimizer_factory(self.model.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        # stepped every optimiser step; schedules that need a horizon get the trainer's estimate
-        scheduler = self.scheduler_factory(optimizer, total_steps=int(self.trainer.estimated_stepping_batches))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+    def _evaluate(self, batch: dict, split: str) -> None:
+        self.eval_metrics[split].update(self.model(batch).logits, batch["label"], batch["user"])

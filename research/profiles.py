@@ -26,7 +26,7 @@ from torch import nn
 
 from research.bounds import AT_LEAST_ONE, Seed
 from research.data.schema import DatasetMeta
-from research.data.splits import event_positions
+from research.models import FitData
 
 log = logging.getLogger(__name__)
 NEVER = 10_000  # recency of a category never seen: larger than any history
@@ -123,29 +123,27 @@ class ProfileModel(nn.Module):
     def make_estimator(self):
         raise NotImplementedError
 
-    def fit_data(self, datamodule) -> dict[str, str]:
-        """Fits on the training positions; returns the files to write beside the run (name -> text)."""
-        data, store, split = datamodule.data, datamodule.store, datamodule.split
+    def fit_data(self, data: FitData) -> dict[str, str]:
+        """Fits on the training rows; returns the files to write beside the run (name -> text)."""
         features, self.names = profile_features(data.events, data.users, self.category_names, self.num_behaviors,
                                                 self.windows)
-        self.features, self.offsets = torch.from_numpy(features), store.offsets
-        users, position = event_positions(store.offsets)
-        rows = torch.nonzero((position >= 1) & (position < split.train_end[users])).squeeze(1)
+        self.features, self.offsets = torch.from_numpy(features), data.offsets
+        rows = data.train_rows
         if self.max_train_rows and rows.numel() > self.max_train_rows:
             keep = torch.randperm(rows.numel(), generator=torch.Generator().manual_seed(self.seed))
             rows = rows[keep[: self.max_train_rows]].sort().values
         self.estimator = self.make_estimator()
         log.info("fitting %s on %d training positions x %d features", type(self.estimator).__name__, rows.numel(),
                  len(self.names))
-        self.estimator.fit(features[rows.numpy()], store.categories[rows].numpy())
+        self.estimator.fit(features[rows.numpy()], data.labels[rows].numpy())
         self.columns = torch.as_tensor(self.estimator.classes_, dtype=torch.long)  # classes seen in training
-        importances = self.importances(datamodule)
+        importances = self.importances(data)
         top = dict(sorted(importances.items(), key=lambda kv: -kv[1]))
         return {"feature_importances.json": json.dumps(top, indent=2), **self.explain()}
 
     importance_kind = "impurity"  # what `importances` measures (reported with the figures)
 
-    def importances(self, datamodule) -> dict[str, float]:
+    def importances(self, data: FitData) -> dict[str, float]:
         return {n: float(v) for n, v in zip(self.names, self.estimator.feature_importances_)}
 
     def explain(self) -> dict[str, str]:
@@ -157,7 +155,7 @@ class ProfileModel(nn.Module):
     def forward(self, batch: dict) -> torch.Tensor:
         """(B, 1, C+1) predicted next-category distribution of each target."""
         if self.estimator is None:
-            raise RuntimeError(f"{type(self).__name__}: call fit_data(datamodule) before predicting")
+            raise RuntimeError(f"{type(self).__name__}: call fit_data(data) before predicting")
         if "target_position" not in batch:
             raise ValueError(f"{type(self).__name__} predicts evaluation targets only (it is not a window model)")
         x = self.features[self.target_rows(batch).cpu()].numpy()

@@ -34,5 +34,5 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", model: str | None = 
             raise FileNotFoundError(f"{path}: no checkpoint (is {run_dir} a finished training run?)")
         module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
     elif fit and isinstance(module.model, FittedOnData):
-        module.model.fit_data(datamodule)
+        module.model.fit_data(datamodule.fit_data())
     return module.eval(), datamodule

@@ -39,8 +39,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from research.config import check, computation, flat, precheck
+from research.errors import IncompatibleConfig
 from research.io import atomic_path, write_json
-from research.tasks import IncompatibleConfig
 
 log = logging.getLogger(__name__)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)

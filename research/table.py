@@ -44,8 +44,8 @@ from tqdm import tqdm
 
 from research import CONF
 from research.config import check, computation
+from research.errors import IncompatibleConfig
 from research.table_render import render
-from research.tasks import IncompatibleConfig
 
 RUNS = Path("outputs/tables/runs")
 

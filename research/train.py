@@ -27,11 +27,12 @@ from omegaconf import DictConfig, OmegaConf
 from research.callbacks import AtomicCheckpointIO, EpochTimer, KeptRows, RNGState, ValidationCurve
 from research.config import check, check_objective, flat, precheck
 from research.data.schema import BadInput
+from research.errors import IncompatibleConfig
 from research.io import write_json
 from research.metrics import measures_categories
 from research.models import FittedOnData
-from research.module import SequenceRecModule
-from research.tasks import IncompatibleConfig, check_supported
+from research.module import RecModule
+from research.tasks import Task, check_supported
 
 log = logging.getLogger(__name__)
 
@@ -109,28 +110,29 @@ def refuse_changed_settings(cfg: DictConfig, out: Path) -> None:
 
 
 def build_datamodule(cfg: DictConfig):
+    """The data a run reads, cut into the task's rows (built or read from the cache)."""
     log.info("building data <%s>", cfg.data.builder._target_)
-    datamodule = instantiate(cfg.datamodule, builder=instantiate(cfg.data.builder))
+    # the task is handed over after instantiation: Hydra would turn a dataclass argument into a config
+    datamodule = instantiate(cfg.datamodule, builder=instantiate(cfg.data.builder), _partial_=True)(
+        examples=instantiate(cfg.task))
     datamodule.prepare_data()
     datamodule.setup()
     return datamodule
 
 
-def build_module(cfg: DictConfig, meta, targets_per_batch: float = 1.0) -> SequenceRecModule:
+def build_module(cfg: DictConfig, meta, targets_per_batch: float = 1.0) -> RecModule:
     """The module a run trains and evaluates; also how a saved run is rebuilt (research.tracking).
     `targets_per_batch` (the datamodule's) divides the summed loss under loss.weighting=target."""
     log.info("building model <%s> for task <%s>", cfg.model._target_, cfg.task.name)
-    return SequenceRecModule(
-        model=instantiate(cfg.model, meta=meta),
-        task=instantiate(cfg.task),
+    task: Task = instantiate(cfg.task)
+    return task.module(
+        instantiate(cfg.model, meta=meta),
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         item_loss=instantiate(cfg.loss.item, meta=meta),
         category_loss=instantiate(cfg.loss.category),
-        optimizer=instantiate(cfg.optimizer),
         item_category=meta.item_category,
-        ks=tuple(cfg.eval.ks),
-        mask_history=cfg.eval.mask_history,
-        migration_latency=cfg.eval.migration_latency,
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        eval=cfg.eval,
         loss_weighting=cfg.loss.weighting,
         targets_per_batch=targets_per_batch,
     )
@@ -144,7 +146,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     check(cfg)
     check_objective(cfg, HydraConfig.get().runtime.choices.get("loss") if HydraConfig.initialized() else None)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    check_supported(get_class(cfg.model._target_), cfg.task.name)  # before any data is built
+    task: Task = instantiate(cfg.task)
+    check_supported(get_class(cfg.model._target_), task.name)  # before any data is built
     if cfg.eval.migration_latency and not get_class(cfg.split._target_).consecutive_targets:
         raise IncompatibleConfig(f"eval.migration_latency needs consecutive targets per user (split=user_holdout); "
                                  f"split {cfg.split._target_.rsplit('.', 1)[-1]} has one per user")
@@ -156,12 +159,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
     write_json(out / "data_report.json", {"cache_entry": str(datamodule.directory), **datamodule.build_counts()})
     if not measures_categories(datamodule.meta.num_categories):  # category accuracy would be 1.0 by construction
         why = f"{datamodule.meta.name} has {datamodule.meta.num_categories} category"
-        if cfg.task.category_weight > 0 or "category" in cfg.task.monitor:
-            raise IncompatibleConfig(f"task {cfg.task.name} predicts categories, but {why}")
+        if task.predicts_categories:
+            raise IncompatibleConfig(f"task {task.name} predicts categories, but {why}")
         log.warning("%s: category metrics and the stay/shift slices are skipped (they would read 1.0 and 0 "
                     "by construction)", why)
     trivial = [k for k in cfg.eval.ks if k >= datamodule.meta.num_items]
-    if trivial and cfg.task.item_weight > 0:  # every item is in the top k: hit@k is 1 whatever the model
+    if trivial and task.ranks_items:  # every item is in the top k: hit@k is 1 whatever the model
         log.warning("%s has %d items: hit@k and ndcg@k for k in %s rank the whole catalogue and measure nothing",
                     datamodule.meta.name, datamodule.meta.num_items, trivial)
     module = build_module(cfg, datamodule.meta, datamodule.targets_per_batch)
@@ -191,7 +194,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         # the monitored checkpoint's file (ckpt_path="best" is ambiguous beside the last-epoch one)
         ckpt = next(c for c in trainer.checkpoint_callbacks if c.monitor).best_model_path
     elif isinstance(module.model, FittedOnData):  # fitted outside gradient descent (tree models)
-        for name, text in module.model.fit_data(datamodule).items():
+        for name, text in module.model.fit_data(datamodule.fit_data()).items():
             (out / name).write_text(text)
     else:
         log.info("model has no trainable parameters: evaluating only")
@@ -202,7 +205,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     results = {k: float(v) for k, v in results.items() if k.startswith(("val/", "test/"))}
     results |= timing | {"time/total_seconds": time.perf_counter() - t0}
     write_json(out / "metrics.json", results)
-    if "test" in module.category_reports:  # ranking/category tasks; ctr has no per-category report
+    if "test" in module.category_reports:  # tasks that predict categories
         write_json(out / "category_report.json",
                    {"test": category_report_rows(module.category_reports["test"], datamodule.meta.category_names)})
     for logger in loggers:

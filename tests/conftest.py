@@ -43,7 +43,9 @@ def train_in_process(arguments: list[str], root: Path, capfd=None, run_dir: Path
     """`python -m research.train ARGUMENTS` run in this process through the module's own
     `__main__` block (seconds, not a new interpreter each): the exit code and the stderr lines.
     The cache and the run folder go under `root` unless `run_dir` names the run folder."""
-    argv = [f"paths.cache_dir={root / 'cache'}", f"hydra.run.dir={run_dir or root / 'run'}", *arguments]
+    flags = [a for a in arguments if a.startswith("-")]  # Hydra reads its flags before the overrides
+    argv = [*flags, f"paths.cache_dir={root / 'cache'}", f"hydra.run.dir={run_dir or root / 'run'}",
+            *[a for a in arguments if a not in flags]]
     GlobalHydra.instance().clear()
     with mock.patch.object(sys, "argv", ["research/train.py", *argv]), warnings.catch_warnings():
         # runpy's note that the module is imported already (by other tests) says nothing about the run

@@ -63,7 +63,7 @@ def test_migration_latency_is_reported_on_held_out_users_of_the_simulator(make_c
 
 
 def test_migration_latency_refuses_leave_one_out_before_building_data(make_cfg, tmp_path):
-    from research.tasks import IncompatibleConfig
+    from research.errors import IncompatibleConfig
     from research.train import run
 
     with pytest.raises(IncompatibleConfig, match="split=user_holdout"):

@@ -3,24 +3,18 @@ distributions derived from item scores are proper, incompatible model/task pairs
 
 import pytest
 import torch
-from hydra.utils import instantiate
 
 from research import metrics
-from research.module import SequenceRecModule
+from research.train import build_datamodule, build_module
 from tests.conftest import TINY_SYNTHETIC
 
 
 def build(make_cfg, *overrides):
     cfg = make_cfg(*TINY_SYNTHETIC, *overrides)
-    dm = instantiate(cfg.datamodule, builder=instantiate(cfg.data.builder))
+    dm = build_datamodule(cfg)
     dm.setup()
     torch.manual_seed(0)
-    module = SequenceRecModule(
-        model=instantiate(cfg.model, meta=dm.meta), task=instantiate(cfg.task),
-        item_loss=instantiate(cfg.loss.item, meta=dm.meta), category_loss=instantiate(cfg.loss.category),
-        optimizer=instantiate(cfg.optimizer), item_category=dm.meta.item_category,
-        mask_history=cfg.eval.mask_history,
-    ).eval()
+    module = build_module(cfg, dm.meta).eval()
     return module, dm
 
 

@@ -7,12 +7,11 @@ from pathlib import Path
 import lightning.pytorch as L
 import pytest
 import torch
-from hydra.utils import instantiate
 
 from research.config import check
+from research.errors import IncompatibleConfig
 from research.schedules import warmup
-from research.tasks import IncompatibleConfig
-from research.train import run
+from research.train import build_datamodule, run
 from tests.conftest import TINY_SYNTHETIC
 
 BASE = ("model=gru", "logger=csv", "datamodule.batch_size=32", "threads=1", *TINY_SYNTHETIC)
@@ -33,7 +32,7 @@ class LearningRates(L.Callback):
 
 def steps_per_epoch(make_cfg) -> int:
     cfg = make_cfg(*BASE)
-    datamodule = instantiate(cfg.datamodule, builder=instantiate(cfg.data.builder))
+    datamodule = build_datamodule(cfg)
     datamodule.setup()
     return len(datamodule.train_dataloader())
 

@@ -14,7 +14,7 @@ from hydra.utils import _locate as locate
 from omegaconf import OmegaConf
 
 from research.config import RULES, DataModuleSchema, EvalSchema, argument_bounds, argument_types, check, objects
-from research.tasks import IncompatibleConfig
+from research.errors import IncompatibleConfig
 from tests.conftest import ROOT
 from tests.test_configs import CASES, REQUIRED
 

@@ -80,9 +80,10 @@ def test_migration_flag_needs_a_new_leader_with_a_margin():
             return torch.nn.functional.one_hot(batch["categories"], 4).float()
 
     from research.module import SequenceRecModule
-    from research.tasks import Task
+    from research.tasks import NextEvent
 
-    module = SequenceRecModule(LastCategory(), Task("next_category", 0.0, 1.0, "val/category_acc@1"), None,
+    task = NextEvent("next_category", "val/category_acc@1", item_weight=0.0, category_weight=1.0)
+    module = SequenceRecModule(LastCategory(), task, None,
                                torch.nn.CrossEntropyLoss(), torch.optim.Adam, torch.tensor([0, 1, 2, 3, 1]))
     tracker = InterestTracker(module, max_len=3, min_margin=0.2)
     out = tracker.update(torch.tensor([1, 1, 1, 1]), torch.tensor([1, 4, 2, 2]))

@@ -8,8 +8,10 @@ import sys
 
 import pytest
 import yaml
+from hydra.utils import get_class
 
 from research.models import SEQUENCE_TASKS
+from research.tasks import NextEvent
 from research.train import run
 from tests.conftest import CONF, ROOT, TINY_SYNTHETIC, options, train_in_process
 
@@ -57,7 +59,7 @@ def test_every_model_and_task_runs(model, task, make_cfg, tmp_path):
 
 def test_sequence_tasks_are_every_task_config_on_event_windows():
     tasks = {t: yaml.safe_load((CONF / "task" / f"{t}.yaml").read_text()) for t in options("task")}
-    assert {t for t, c in tasks.items() if c["examples"] == "sequence"} == SEQUENCE_TASKS
+    assert {t for t, c in tasks.items() if issubclass(get_class(c["_target_"]), NextEvent)} == SEQUENCE_TASKS
 
 
 def test_trained_run_keeps_checkpoint_config_and_logs(make_cfg, tmp_path):

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import lightning.pytorch as L
 import pytest
-from hydra.utils import instantiate
 
-from research.train import run
+from research.train import build_datamodule, run
 from tests.conftest import TINY_SYNTHETIC
 
 
@@ -52,7 +51,7 @@ def test_the_per_target_divisor_is_the_mean_number_of_targets_in_one_batch(make_
     """loss.weighting=target divides each batch's summed loss by this constant; it is one
     process's batch (under DDP too: the ranks' gradients are averaged)."""
     cfg = make_cfg("datamodule.batch_size=32", *TINY_SYNTHETIC)
-    datamodule = instantiate(cfg.datamodule, builder=instantiate(cfg.data.builder))
+    datamodule = build_datamodule(cfg)
     datamodule.setup()
     batches = list(datamodule.train_dataloader())
     targets = sum(int((b["target_items"] > 0).sum()) for b in batches)

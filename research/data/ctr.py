@@ -30,7 +30,7 @@ class NegativeSampler:
         self.num_items = num_items
         users, _ = event_positions(store.offsets)
         self.seen = torch.unique(users * (num_items + 1) + store.items)  # sorted (user, item) keys
-        self.weights = item_weights(item_counts, distribution, "datamodule.ctr_negatives").float()  # items 1..N
+        self.weights = item_weights(item_counts, distribution, "task.negatives").float()  # items 1..N
 
     def __call__(self, users: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B,) user ids -> (B,) item ids in 1..N that the user never interacted with."""
@@ -81,6 +81,10 @@ class CTRExamples(BatchDataset):
     def lengths(self) -> torch.Tensor:
         """(rows,) history length of each row (for length bucketing)."""
         return self.positions.clamp(max=self.max_len)
+
+    def num_targets(self) -> int:
+        """Examples over all rows: a row is one positive and one negative."""
+        return 2 * len(self)
 
     def __getitems__(self, indices: list[int]) -> dict:
         rows = torch.as_tensor(indices)

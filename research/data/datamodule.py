@@ -1,16 +1,15 @@
 """LightningDataModule: builds (or loads from cache) a dataset, applies a split, and serves
 left-padded batches. `meta` carries what models need (counts from the training split only).
 
-`examples` picks what a row is: `sequence` (next-event targets at every position of a
-training window; one target per row in evaluation) or `ctr` (a target item with a label,
-positives paired with sampled negatives: see ctr.py)."""
+`examples` (the task: research/tasks.py) cuts the users' events into the rows of its
+training, validation and test sets."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 
 import lightning.pytorch as L
 import torch
@@ -18,18 +17,27 @@ from torch.utils.data import DataLoader
 
 from research.bounds import Between, Count, Seed
 from research.data import cache
-from research.data.ctr import CTRExamples, NegativeSampler, training_targets
 from research.data.schema import Builder, DatasetMeta
-from research.data.sequences import EvalTargets, EventStore, TrainBatches, TrainWindows, passthrough
+from research.data.sequences import EventStore, TrainBatches, passthrough
 from research.data.splits import LeaveOneOut, Split, event_positions
+from research.models import FitData
 
 log = logging.getLogger(__name__)
+
+
+class Examples(Protocol):
+    """What a task's rows are (research.tasks): the training set's `lengths()` (for length
+    bucketing) and `num_targets()` (the per-target loss divisor), and two evaluation sets."""
+
+    def datasets(self, store: EventStore, split: Split, meta: DatasetMeta, max_len: int,
+                 slice_window: int) -> tuple[Any, Any, Any]: ...
 
 
 class SequenceDataModule(L.LightningDataModule):
     def __init__(
         self,
         builder: Builder,
+        examples: Examples,
         cache_dir: str,
         max_len: Count = 50,
         batch_size: Count = 256,
@@ -39,9 +47,6 @@ class SequenceDataModule(L.LightningDataModule):
         split: Callable[..., Split] | None = None,
         bucket_by_length: bool = True,
         seed: Seed = 0,
-        examples: str = "sequence",
-        ctr_negatives: str = "popularity",
-        ctr_eval_seed: Seed = 0,
         anonymize: bool = False,
     ):
         super().__init__()
@@ -50,9 +55,7 @@ class SequenceDataModule(L.LightningDataModule):
         self.min_user_events, self.slice_window = min_user_events, slice_window
         self.split_fn = split or LeaveOneOut()
         self.bucket_by_length, self.seed = bucket_by_length, seed
-        if examples not in ("sequence", "ctr"):
-            raise ValueError(f"datamodule.examples must be 'sequence' or 'ctr', got '{examples}'")
-        self.examples, self.ctr_negatives, self.ctr_eval_seed = examples, ctr_negatives, ctr_eval_seed
+        self.examples = examples
         self.anonymize = anonymize  # raw user ids replaced by salted hashes in the processed data
         self.data: cache.ProcessedData | None = None
         self.directory = None  # the cache entry, once prepare_data has ensured it
@@ -73,17 +76,20 @@ class SequenceDataModule(L.LightningDataModule):
         self.store = EventStore.from_events(self.data.events, self.data.meta["num_users"])
         self.split = self.split_fn(self.store.lengths, self.store.timestamps, self.store.offsets)
         self.meta = self._meta()
-        if self.examples == "ctr":
-            self._ctr_sets()
-        else:
-            self.train_set = TrainWindows(self.store, self.split.train_end, self.max_len)
-            self.val_set = EvalTargets(self.store, self.split.val, self.max_len, self.slice_window)
-            self.test_set = EvalTargets(self.store, self.split.test, self.max_len, self.slice_window)
+        self.train_set, self.val_set, self.test_set = self.examples.datasets(
+            self.store, self.split, self.meta, self.max_len, self.slice_window)
         log.info(
             "%s: %d users, %d items, %d categories; %d train rows (%s), %d val / %d test targets",
             self.builder.name, self.store.lengths.numel(), self.meta.num_items, self.meta.num_categories,
-            len(self.train_set), self.examples, len(self.val_set), len(self.test_set),
+            len(self.train_set), type(self.train_set).__name__, len(self.val_set), len(self.test_set),
         )
+
+    def fit_data(self) -> FitData:
+        """The events and labelled rows a model fitted outside gradient descent learns from."""
+        users, positions = event_positions(self.store.offsets)
+        train = torch.nonzero((positions >= 1) & (positions < self.split.train_end[users])).squeeze(1)
+        val = self.store.offsets[self.split.val[:, 0]] + self.split.val[:, 1]
+        return FitData(self.data.events, self.data.users, self.store.offsets, self.store.categories, train, val)
 
     def build_counts(self) -> dict[str, int]:
         """Every count the build kept (events read, rows dropped and why, defaults filled in), shown
@@ -91,16 +97,6 @@ class SequenceDataModule(L.LightningDataModule):
         meta = self.data.meta
         counts = {**meta["report"], **meta.get("info", {})}
         return {k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
-
-    def _ctr_sets(self) -> None:
-        sampler = NegativeSampler(self.store, self.meta.num_items, self.ctr_negatives, self.meta.train_item_counts)
-        category = self.meta.item_category
-        # fixed evaluation negatives, independent of the training seed: every run scores the same pairs
-        self.train_set = CTRExamples(self.store, training_targets(self.store, self.split.train_end), self.max_len,
-                                     sampler, category)
-        self.val_set = CTRExamples(self.store, self.split.val, self.max_len, sampler, category, self.ctr_eval_seed)
-        self.test_set = CTRExamples(self.store, self.split.test, self.max_len, sampler, category,
-                                    self.ctr_eval_seed + 1)
 
     def _meta(self) -> DatasetMeta:
         m = self.data.meta
@@ -152,9 +148,7 @@ class SequenceDataModule(L.LightningDataModule):
         each rank divides by one batch's targets and the average equals one process's gradient
         on the global batch."""
         batches = -(-len(self.train_set) // self.batch_size)
-        if self.examples == "ctr":  # a row is one positive and one negative example
-            return 2.0 * len(self.train_set) / batches
-        return float(self.train_set.lengths().sum()) / batches
+        return float(self.train_set.num_targets()) / batches
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.val_set)

@@ -131,6 +131,10 @@ class TrainWindows(BatchDataset):
         also its number of training targets."""
         return (self.ends - 1).clamp(max=self.max_len)
 
+    def num_targets(self) -> int:
+        """Training targets over all windows (the per-target loss divisor's numerator)."""
+        return int(self.lengths().sum())
+
 
 class EvalTargets(BatchDataset):
     """One row per (user, position) target; the input is the `max_len` events before it.

@@ -20,6 +20,7 @@ and the tests find them with isinstance, never by probing for a name).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 SEQUENCE_TASKS = frozenset({"next_item", "next_category", "multi_task"})  # the tasks on event windows (not ctr)
@@ -56,9 +57,24 @@ def latest_output(model: Any, batch: dict) -> Any:
     return model.latest(batch) if isinstance(model, EncodesLatest) else model(batch)[:, -1]
 
 
+@dataclass(frozen=True)
+class FitData:
+    """What a model fitted outside gradient descent learns from: the processed events (users'
+    events contiguous, in time order) and user attributes (polars frames), each user's first
+    event row, the label of every event row (its category), and the rows that are training and
+    validation targets."""
+
+    events: Any
+    users: Any
+    offsets: Any  # (U+1,) tensor
+    labels: Any  # (E,) tensor
+    train_rows: Any  # (K,) tensor of event rows
+    val_rows: Any
+
+
 @runtime_checkable
 class FittedOnData(Protocol):
-    """Fitted outside gradient descent (the tree models): `fit_data` fits on the training
-    positions and returns files to keep beside the run (name -> text)."""
+    """Fitted outside gradient descent (the tree models): `fit_data` fits on the training rows
+    and returns files to keep beside the run (name -> text)."""
 
-    def fit_data(self, datamodule: Any) -> dict[str, str]: ...
+    def fit_data(self, data: FitData) -> dict[str, str]: ...

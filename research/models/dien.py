@@ -10,7 +10,7 @@
    interest] (the DIEN code's input, without the user id embedding).
 
 The auxiliary negatives are drawn on the model's device at every training step, by training
-popularity (as the target negatives of `datamodule.ctr_negatives=popularity` and the DIEN
+popularity (as the target negatives of `task.negatives=popularity` and the DIEN
 data scripts) or uniformly; `aux_loss_weight` scales the auxiliary loss (1.0 in the paper's
 code).
 """

@@ -13,6 +13,7 @@ from sklearn.inspection import permutation_importance
 
 from research.bounds import POSITIVE, Between, Count, forwards_keywords
 from research.data.schema import DatasetMeta
+from research.models import FitData
 from research.profiles import ProfileModel
 
 
@@ -32,13 +33,12 @@ class GBDTProfile(ProfileModel):
 
     importance_kind = "permutation (accuracy drop)"
 
-    def importances(self, datamodule) -> dict[str, float]:
-        users, positions = datamodule.split.val[:, 0], datamodule.split.val[:, 1]
-        rows = self.offsets[users] + positions
+    def importances(self, data: FitData) -> dict[str, float]:
+        rows = data.val_rows
         if rows.numel() > self.importance_rows:
             pick = torch.randperm(rows.numel(), generator=torch.Generator().manual_seed(self.seed))
             rows = rows[pick[: self.importance_rows]]
         result = permutation_importance(self.estimator, self.features[rows].numpy(),
-                                        datamodule.store.categories[rows].numpy(), n_repeats=3,
+                                        data.labels[rows].numpy(), n_repeats=3,
                                         random_state=self.seed)
         return {n: float(v) for n, v in zip(self.names, result.importances_mean)}

@@ -176,8 +176,10 @@ def test_real_beauty_builds_to_the_published_statistics(beauty_cache):
 @requires_beauty
 def test_real_beauty_leave_one_out_counts_only_training_targets(beauty_cache):
     from research.data.datamodule import SequenceDataModule
+    from research.tasks import NextEvent
 
-    dm = SequenceDataModule(AmazonS3RecBuilder(str(BEAUTY)), cache_dir=str(beauty_cache))
+    dm = SequenceDataModule(AmazonS3RecBuilder(str(BEAUTY)), NextEvent("next_item", "val/ndcg@10"),
+                            cache_dir=str(beauty_cache))
     dm.setup()
     lengths = dm.store.lengths
     assert lengths.numel() == BEAUTY_USERS

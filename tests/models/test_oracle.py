@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 
 from research.data.builders.synthetic import PARAMS_FILE
 from research.data.simulator import SimulatorParams
+from research.train import build_datamodule
 
 TINY = ["model=oracle", "data.builder.num_users=40", "data.builder.num_items=12", "data.builder.num_categories=3",
         "data.builder.mean_events=5", "data.builder.min_events=3", "data.builder.max_events=7",
@@ -38,7 +39,7 @@ def enumerate_next_category(params: SimulatorParams, group: int, items: list[int
 @pytest.fixture
 def tiny(make_cfg):
     cfg = make_cfg(*TINY)
-    datamodule = instantiate(cfg.datamodule, builder=instantiate(cfg.data.builder))
+    datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup()
     return cfg, datamodule
