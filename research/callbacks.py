@@ -10,6 +10,7 @@ import math
 import random
 import time
 from pathlib import Path
+from typing import Annotated
 
 import lightning.pytorch as L
 import torch
@@ -19,6 +20,7 @@ from lightning.pytorch.loggers import CSVLogger as LightningCSVLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
 
+from research.bounds import Between
 from research.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,9 @@ class ModelCheckpoint(LightningModelCheckpoint):
     reached by another path): the saved paths are rebased onto the folder it now has. Lightning's
     own forgets the best score when its folder moved, so the first epoch after the resume would
     count as the best, and keeps a best path that no longer exists."""
+
+    def __init__(self, save_top_k: Annotated[int, Between(low=-1)] = 1, **kwargs):  # -1: keep every one
+        super().__init__(save_top_k=save_top_k, **kwargs)
 
     def load_state_dict(self, state_dict: dict) -> None:
         old, new = state_dict.get("dirpath"), self.dirpath
