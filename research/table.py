@@ -18,6 +18,7 @@ The file (see experiments/*.yaml):
     published: [{label: ..., dataset: ..., values: {metric: value}}]   (optional, never ranked)
     relative_to: {row: Oracle, metrics: [test/category_acc@1]}   (optional: adds, per seed,
                   <metric>_vs_<row> = the row's value / that row's value, e.g. the oracle ceiling)
+    layout: long                    (optional: one row per dataset and model, and heatmaps)
 """
 
 from __future__ import annotations
@@ -69,11 +70,25 @@ class Cell:
         return RUNS / digest
 
 
+SPEC_KEYS = {"title", "name", "seeds", "common", "datasets", "rows", "metrics", "lower_is_better", "published",
+             "relative_to", "protocol", "layout"}
+ENTRY_KEYS = {"rows": {"label", "overrides"}, "published": {"label", "dataset", "values"}}
+
+
 def load_spec(path: Path) -> dict:
     spec = yaml.safe_load(path.read_text())
     missing = [k for k in ("rows", "metrics") if k not in spec]
     if missing:
         raise SystemExit(f"error: {path}: missing {', '.join(missing)}")
+    unknown = sorted(set(spec) - SPEC_KEYS)
+    if unknown:
+        raise SystemExit(f"error: {path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(SPEC_KEYS))})")
+    for part, allowed in ENTRY_KEYS.items():
+        for entry in spec.get(part) or []:
+            extra = sorted(set(entry) - allowed)
+            if extra:  # `{label: A, B}` in YAML's flow style is two keys: the comma ends the label
+                raise SystemExit(f"error: {path}: {part} entry {entry.get('label')!r} has unknown key {extra[0]!r}"
+                                 " (a label with a comma needs quotes)")
     spec.setdefault("name", path.stem)
     spec.setdefault("seeds", [0, 1, 2])
     spec.setdefault("datasets", {"": []})

@@ -3,6 +3,7 @@ the missing cells only, and the outputs rank our rows (never the published ones)
 
 import csv
 import os
+import re
 import subprocess
 import sys
 
@@ -114,6 +115,17 @@ def test_every_table_spec_in_experiments_composes(path):
     spec = table.load_spec(path)
     first_seed = [c for c in table.cells(spec) if c.seed == spec["seeds"][0]]
     assert len({c.run_dir() for c in first_seed}) == len(first_seed)  # distinct configs, distinct cells
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ("rows: [{label: two layers, raw weights, overrides: []}]\nmetrics: [val/auc]\n",
+     "rows entry 'two layers' has unknown key 'raw weights' (a label with a comma needs quotes)"),
+    ("rows: []\nmetrics: [val/auc]\nseed: [0]\n", "unknown key 'seed'"),
+])
+def test_a_spec_key_that_nothing_reads_is_refused(tmp_path, text, line):
+    (tmp_path / "spec.yaml").write_text(text)
+    with pytest.raises(SystemExit, match=re.escape(f"error: {tmp_path / 'spec.yaml'}: {line}")):
+        table.load_spec(tmp_path / "spec.yaml")
 
 
 @pytest.mark.parametrize(("row", "line"), [
