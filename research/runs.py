@@ -12,12 +12,12 @@ from omegaconf import OmegaConf
 
 from research import CONF
 from research.models import FittedOnData
-from research.module import SequenceRecModule
+from research.module import RecModule
 from research.train import build_datamodule, build_module
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best", model: str | None = None,
-             fit: bool = False) -> tuple[SequenceRecModule, object]:
+             fit: bool = False) -> tuple[RecModule, object]:
     """(module in eval mode, datamodule). `model=<option>` puts another model on the run's data
     (e.g. the oracle; no weights are loaded); `fit=True` refits models trained outside gradient
     descent (the profile trees), which keep no checkpoint."""
