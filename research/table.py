@@ -66,13 +66,17 @@ class Cell:
         except (HydraException, IncompatibleConfig) as err:  # before any cell trains
             message = " ".join(str(err).split())
             raise CellFailed(f"row {self.row!r}: {message}") from None
-        digest = hashlib.sha256(json.dumps(computation(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16]
-        return RUNS / digest
+        return RUNS / cell_name(cfg)
 
 
 SPEC_KEYS = {"title", "name", "seeds", "common", "datasets", "rows", "metrics", "lower_is_better", "published",
              "relative_to", "protocol", "layout"}
 ENTRY_KEYS = {"rows": {"label", "overrides"}, "published": {"label", "dataset", "values"}}
+
+
+def cell_name(cfg) -> str:
+    """The folder name of the run a config computes: a hash of `computation(cfg)`."""
+    return hashlib.sha256(json.dumps(computation(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def load_spec(path: Path) -> dict:
@@ -229,7 +233,7 @@ def archive(todo: list[Cell], directory: Path) -> None:
                 shutil.copyfile(run_dir / name, target / name)
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("spec", type=Path)
     parser.add_argument("--jobs", type=int, default=1, help="cells trained at once (keep 1 on 2 cores)")
@@ -239,7 +243,11 @@ def main() -> None:
                         help="copy each cell's small files (metrics, config, run info, tree importances/rules) "
                              "to ARCHIVE/<hash>/, e.g. results/table_runs")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every cell (data.root=...)")
-    args = parser.parse_intermixed_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_intermixed_args()
     spec = select_rows(load_spec(args.spec), args.rows)
     spec["common"] = [*spec.get("common", []), *args.overrides]
     try:

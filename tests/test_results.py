@@ -12,7 +12,7 @@ import statistics
 
 import pytest
 
-from research.table import cells, load_spec, relative_names, select_rows
+from research.table import cells, load_spec, parser, relative_names, select_rows
 from tests.conftest import ROOT
 
 RESULTS = ROOT / "results"
@@ -33,33 +33,16 @@ def table_commands() -> list[tuple[str, list[str]]]:
     return found
 
 
-def parse(arguments: list[str]) -> tuple[str, list[str] | None, list[str]]:
-    """(spec, rows, overrides) of a research.table command line."""
-    spec, rows, overrides, words = None, None, [], iter(arguments)
-    for word in words:
-        if word == "--jobs":
-            next(words)
-        elif word == "--rows":
-            rows = []
-        elif rows is not None and not overrides and "=" not in word and not word.endswith(".yaml"):
-            rows.append(word)
-        elif spec is None and word.endswith(".yaml"):
-            spec = word
-        else:
-            overrides.append(word)
-    return spec, rows, overrides
-
-
 def test_there_are_tables_to_check():
     assert len(table_commands()) >= 4
 
 
 @pytest.mark.parametrize(("name", "arguments"), table_commands(), ids=[n for n, _ in table_commands()])
 def test_a_results_table_is_the_mean_of_its_archived_cells(name, arguments):
-    spec_path, rows, overrides = parse(arguments)
-    spec = select_rows(load_spec(ROOT / spec_path), rows)
+    args = parser().parse_intermixed_args(arguments)  # the table's own command line
+    spec = select_rows(load_spec(ROOT / args.spec), args.rows)
     spec["rows"] = spec["rows"][:SAMPLE_ROWS]
-    spec["common"] = [*spec.get("common", []), *overrides]
+    spec["common"] = [*spec.get("common", []), *args.overrides]
     values, missing = {}, []
     for cell in cells(spec):
         run = RESULTS / "table_runs" / cell.run_dir().name

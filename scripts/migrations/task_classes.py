@@ -12,7 +12,6 @@ the old name in run_info.json. Others are counted and left.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
 import sys
@@ -20,13 +19,13 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from research.config import computation
+from research.table import cell_name
 
 
 def digest(cfg) -> str:
     cfg = cfg.copy()
     OmegaConf.update(cfg, "trainer.default_root_dir", ".", force_add=True)  # ${paths.output_dir} when named
-    return hashlib.sha256(json.dumps(computation(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return cell_name(cfg)
 
 
 def migrated(cfg):
