@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from research.data.sequences import BatchDataset, EventStore, trim_padding
-from research.data.splits import event_positions
+from research.data.splits import event_positions, training_target_events
 from research.sampling import item_weights
 
 MAX_ROUNDS = 50
@@ -54,7 +54,7 @@ class NegativeSampler:
 def training_targets(store: EventStore, train_end: torch.Tensor) -> torch.Tensor:
     """(K, 2) (user, position) of every training target: positions 1 .. train_end-1."""
     users, positions = event_positions(store.offsets)
-    keep = (positions >= 1) & (positions < train_end[users])
+    keep = training_target_events(store.offsets, train_end)
     return torch.stack([users[keep], positions[keep]], dim=1)
 
 

@@ -19,7 +19,7 @@ from research.bounds import Between, Count, Seed
 from research.data import cache
 from research.data.schema import Builder, DatasetMeta
 from research.data.sequences import EventStore, TrainBatches, passthrough
-from research.data.splits import LeaveOneOut, Split, event_positions
+from research.data.splits import LeaveOneOut, Split, training_target_events
 from research.models import FitData
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,7 @@ class SequenceDataModule(L.LightningDataModule):
 
     def fit_data(self) -> FitData:
         """The events and labelled rows a model fitted outside gradient descent learns from."""
-        users, positions = event_positions(self.store.offsets)
-        train = torch.nonzero((positions >= 1) & (positions < self.split.train_end[users])).squeeze(1)
+        train = torch.nonzero(training_target_events(self.store.offsets, self.split.train_end)).squeeze(1)
         val = self.store.offsets[self.split.val[:, 0]] + self.split.val[:, 1]
         return FitData(self.data.events, self.data.users, self.store.offsets, self.store.categories, train, val)
 
@@ -103,9 +102,7 @@ class SequenceDataModule(L.LightningDataModule):
         items = self.data.items.sort("dense")
         item_category = torch.zeros(m["num_items"] + 1, dtype=torch.long)
         item_category[1:] = torch.from_numpy(items["category"].cast(int).to_numpy().copy())
-        # training targets only: positions 1 .. train_end-1 of every user
-        users, positions = event_positions(self.store.offsets)
-        is_train_target = (positions >= 1) & (positions < self.split.train_end[users])
+        is_train_target = training_target_events(self.store.offsets, self.split.train_end)
         return DatasetMeta(
             name=self.builder.name,
             num_items=m["num_items"],

@@ -28,6 +28,13 @@ def event_positions(offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return users, torch.arange(int(offsets[-1])) - offsets[users]
 
 
+def training_target_events(offsets: torch.Tensor, train_end: torch.Tensor) -> torch.Tensor:
+    """(E,) bool: the events that are training targets, positions 1 .. train_end-1 of every user
+    (a target needs an earlier event, and the split's held-out events are never trained on)."""
+    users, positions = event_positions(offsets)
+    return (positions >= 1) & (positions < train_end[users])
+
+
 class LeaveOneOut:
     """Per user, by time: last event = test, second-to-last = validation, the rest train
     (SASRec / S3-Rec protocol). Users need at least 3 events."""
