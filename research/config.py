@@ -290,8 +290,9 @@ def flat(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: node}
 
 
-# where a run writes, logs and caches, and how it shows and saves progress: not what it computes
-VOLATILE = ("paths", "logger", "resume", "sweep", "callbacks.progress_bar", "callbacks.model_checkpoint",
+# where a run writes, logs and caches, how it shows and saves progress and how many threads it
+# uses (an execution setting, as the device is): not what it computes
+VOLATILE = ("paths", "logger", "resume", "threads", "sweep", "callbacks.progress_bar", "callbacks.model_checkpoint",
             "callbacks.last_checkpoint", "data.anonymize", "datamodule.anonymize", "datamodule.cache_dir")
 
 

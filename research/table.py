@@ -76,7 +76,11 @@ ENTRY_KEYS = {"rows": {"label", "overrides"}, "published": {"label", "dataset", 
 
 def cell_name(cfg) -> str:
     """The folder name of the run a config computes: a hash of `computation(cfg)`."""
-    return hashlib.sha256(json.dumps(computation(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return digest(computation(cfg))
+
+
+def digest(resolved: dict) -> str:
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def load_spec(path: Path) -> dict:
@@ -159,7 +163,17 @@ def claim(run_dir: Path) -> bool:
     return True
 
 
-def run_cell(cell: Cell, run_dir: Path) -> Path:
+def cell_environment(jobs: int) -> dict[str, str]:
+    """Cells trained side by side share the cores: each gets its share of threads (a process
+    pinned to every core slows about sixteen-fold beside another). A `threads=` override still
+    wins, and the thread count does not name the cell (research.config.VOLATILE)."""
+    env = dict(os.environ)
+    if jobs > 1:
+        env["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // jobs))
+    return env
+
+
+def run_cell(cell: Cell, run_dir: Path, jobs: int) -> Path:
     """Train the cell unless a finished run with the same config exists (or another table is
     training it: then wait for that one). Returns its folder."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -171,7 +185,7 @@ def run_cell(cell: Cell, run_dir: Path) -> Path:
     command = [sys.executable, "-m", "research.train", *cell.overrides, "logger=csv", "resume=true",
                "callbacks.progress_bar.refresh_rate=1000", f"hydra.run.dir={run_dir}"]
     with open(run_dir / "stdout.log", "a") as out:
-        proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=cell_environment(jobs))
     (run_dir / ".running").unlink(missing_ok=True)
     if proc.returncode != 0:
         lines = (run_dir / "stdout.log").read_text(errors="replace").splitlines()
@@ -190,7 +204,7 @@ def run_all(todo: list[Cell], jobs: int) -> dict[Cell, dict]:
     print(f"{len(todo)} cells, {len(todo) - fresh} reused, {fresh} to run", file=sys.stderr)
     results = {}
     with ThreadPoolExecutor(max_workers=jobs) as pool, tqdm(total=len(todo), desc="cells", file=sys.stderr) as bar:
-        futures = {pool.submit(run_cell, cell, directories[cell]): cell for cell in todo}
+        futures = {pool.submit(run_cell, cell, directories[cell], jobs): cell for cell in todo}
         for future in futures:
             run_dir = future.result()
             config = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -236,7 +250,7 @@ def archive(todo: list[Cell], directory: Path) -> None:
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("spec", type=Path)
-    parser.add_argument("--jobs", type=int, default=1, help="cells trained at once (keep 1 on 2 cores)")
+    parser.add_argument("--jobs", type=int, default=1, help="cells trained at once, each on its share of the cores")
     parser.add_argument("--rows", nargs="+", metavar="LABEL", help="only these rows (default: all)")
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--archive", type=Path,

@@ -1,6 +1,7 @@
 """Write a summarised table (records of row, dataset, metric, mean, std, n) as markdown, CSV,
 LaTeX (booktabs) and a PNG bar chart with error bars. Best of our rows in bold, second
-underlined; published rows (n = 0) and the `relative_to` reference row are shown, never ranked."""
+underlined; published rows (n = 0), the `relative_to` reference row and the `time/` columns (costs)
+are shown, never ranked."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def ranks(spec: dict, records: list[dict]) -> dict[tuple[str, str, str], int]:
     lower = set(spec.get("lower_is_better", []))
     reference = spec.get("relative_to", {}).get("row")  # a ceiling (the oracle) is shown, not ranked
     for dataset, metric in columns(spec):
+        if metric.startswith("time/"):  # a cost (seconds, epochs), reported beside the scores, not a score
+            continue
         ours = [r for r in records if r["dataset"] == dataset and r["metric"] == metric and r["n"] > 0
                 and r["row"] != reference]
         ours.sort(key=lambda r: r["mean"], reverse=metric not in lower)

@@ -2,6 +2,7 @@
 the missing cells only, and the outputs rank our rows (never the published ones)."""
 
 import csv
+import json
 import os
 import re
 import subprocess
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from research import table
-from research.table_render import render
+from research.table_render import ranks, render
 from tests.conftest import ROOT
 
 SPEC = {
@@ -38,6 +39,8 @@ def test_a_table_runs_its_cells_once_and_resumes_the_missing_ones(in_tmp):
     first = table.run_all(todo, jobs=2)
     logs = sorted(in_tmp.glob("outputs/tables/runs/*/stdout.log"))
     assert len(logs) == 4
+    shared = max(1, len(os.sched_getaffinity(0)) // 2)  # two cells at once: each on its share of the cores
+    assert {json.loads((p.parent / "run_info.json").read_text())["threads"] for p in logs} == {shared}
     stamps = {p: p.stat().st_mtime_ns for p in logs}
     interrupted = todo[1].run_dir()
     (interrupted / "metrics.json").unlink()  # as if killed mid-run
@@ -67,6 +70,8 @@ def test_outputs_rank_our_rows_and_state_the_protocol(in_tmp):
     best_hit = max(("Pop", "Last"), key=lambda r: by[(r, "test/hit@10")]["mean"])
     md = written[0].read_text()
     assert f"| {best_hit} | **" in md
+    timed = SPEC | {"metrics": ["time/epochs"]}
+    assert not ranks(timed, [r | {"metric": "time/epochs"} for r in records])  # a cost is shown, not ranked
     assert "| Paper (published) | 0.9900 |" in md  # shown, above every row, never bold
     assert "history masking (`eval.mask_history`): True" in md
     assert r"\textbf{" in written[2].read_text() and r"\underline{" in written[2].read_text()
@@ -85,8 +90,6 @@ def test_relative_columns_divide_by_the_reference_row_of_the_same_seed(in_tmp):
         assert metrics["test/hit@10_vs_pop"] == pytest.approx(metrics["test/hit@10"] / pop["test/hit@10"])
     records = table.summarise(spec, results)
     assert {r["mean"] for r in records if r["row"] == "Pop" and r["metric"] == "test/hit@10_vs_pop"} == {1.0}
-    from research.table_render import ranks
-
     assert all(row != "Pop" for row, _, _ in ranks(spec, records))  # the reference is not ranked
     with pytest.raises(SystemExit, match="relative_to.row 'Nope'"):
         table.add_relative(spec | {"relative_to": {"row": "Nope", "metrics": ["test/hit@10"]}}, results)
@@ -152,5 +155,6 @@ def test_a_cell_is_the_same_cell_wherever_its_data_cache_lives(monkeypatch):
     here = cell.run_dir()
     monkeypatch.setenv("RESEARCH_CACHE_DIR", "/srv/another-cache")
     assert cell.run_dir() == here
+    assert table.Cell(cell.row, cell.dataset, cell.seed, (*cell.overrides, "threads=1")).run_dir() == here
     changed = table.Cell(cell.row, cell.dataset, cell.seed, (*cell.overrides, "optimizer.lr=0.002"))
     assert changed.run_dir() != here  # what the run computes still names the cell
