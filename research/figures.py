@@ -44,12 +44,13 @@ def observed_transitions(events: pl.DataFrame, num_categories: int, column: str 
 
 def hidden_transitions(directory: Path, num_categories: int) -> np.ndarray:
     """(C, C) the simulator's true transition matrix of hidden interests, in dense category
-    order, averaged over profile groups weighted by their number of users."""
+    order, averaged over profile groups weighted by their number of users (and over the periods
+    of a drifting world)."""
     params = SimulatorParams.load(directory / PARAMS_FILE)
     raw = id_map(directory, "categories")["raw"].cast(pl.Int64).to_numpy()
     groups = id_map(directory, "users")["group"].to_numpy()
-    weights = np.bincount(groups, minlength=params.transition.shape[0]) / groups.size
-    mean = np.einsum("g,gij->ij", weights, params.transition)
+    weights = np.bincount(groups, minlength=params.transition.shape[1]) / groups.size
+    mean = np.einsum("g,pgij->ij", weights, params.transition) / params.transition.shape[0]
     return mean[raw][:, raw][:num_categories, :num_categories]
 
 

@@ -156,7 +156,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
         refuse_changed_settings(cfg, out)
 
     datamodule = build_datamodule(cfg)
-    write_json(out / "data_report.json", {"cache_entry": str(datamodule.directory), **datamodule.build_counts()})
+    write_json(out / "data_report.json", {"cache_entry": str(datamodule.directory), **datamodule.build_counts(),
+                                          "split": datamodule.split_counts()})
     if not measures_categories(datamodule.meta.num_categories):  # category accuracy would be 1.0 by construction
         why = f"{datamodule.meta.name} has {datamodule.meta.num_categories} category"
         if task.predicts_categories:

@@ -19,7 +19,7 @@ from research.bounds import Between, Count, Seed
 from research.data import cache
 from research.data.schema import Builder, DatasetMeta
 from research.data.sequences import EventStore, TrainBatches, passthrough
-from research.data.splits import LeaveOneOut, Split, training_target_events
+from research.data.splits import LeaveOneOut, Split, event_positions, training_target_events
 from research.models import FitData
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,24 @@ class SequenceDataModule(L.LightningDataModule):
             self.builder.name, self.store.lengths.numel(), self.meta.num_items, self.meta.num_categories,
             len(self.train_set), type(self.train_set).__name__, len(self.val_set), len(self.test_set),
         )
+        log.info("%s: split counts: %s", self.builder.name,
+                 ", ".join(f"{name} {count}" for name, count in self.split_counts().items()))
+
+    def split_counts(self) -> dict[str, int]:
+        """What the split reports (a time window's bounds), and how many validation and test
+        targets belong to users without a training event (cold) or are items that no training
+        event has (unseen): kept and scored like the others, and counted here."""
+        s, split = self.store, self.split
+        users, positions = event_positions(s.offsets)
+        known = torch.zeros(self.meta.num_items + 1, dtype=torch.bool)
+        known[s.items[positions < split.train_end[users]]] = True  # every event the model may learn from
+        counts = dict(split.counts)
+        for name, targets in (("val", split.val), ("test", split.test)):
+            counts[f"{name}_targets"] = targets.size(0)
+            counts[f"{name}_targets_of_cold_users"] = int((split.train_end[targets[:, 0]] == 0).sum())
+            items = s.items[s.offsets[targets[:, 0]] + targets[:, 1]]
+            counts[f"{name}_targets_of_unseen_items"] = int((~known[items]).sum())
+        return counts
 
     def fit_data(self) -> FitData:
         """The events and labelled rows a model fitted outside gradient descent learns from."""

@@ -176,6 +176,8 @@ class EvalTargets(BatchDataset):
             "target_category": target_category,
             "is_shift": ~(recent == target_category.unsqueeze(1)).any(1),
             "history": torch.stack([history_rows, s.items[history_flat]]),
+            "history_time": s.timestamps[history_flat],  # the clock of each history event (the oracle's)
+            "target_time": s.timestamps[target],
             "target_position": positions,  # with "user", locates the target (history-feature models)
         }
         if s.states is not None:  # simulator truth, for measures of migration (never a model input)

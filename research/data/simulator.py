@@ -12,6 +12,16 @@ Generative model (every parameter is returned, so the Bayes-optimal predictor is
   so P(item | state) = SimulatorParams.emission_matrix()[state, item].
 * Behaviour (pv/cart/fav/buy), sequence length and time gaps are independent of the hidden state;
   length and gaps depend on activity only.
+
+A drifting world (`drift_periods` > 1): the clock is cut into periods of `period_days`, and the
+jump matrices and the catalogue change from period to period, the way the source documents'
+drivers move a whole population: a slow `trend` (the groups' preferences move toward new ones),
+a `season` (each category's pull rises and falls on a cycle), `campaigns` (for a few days a
+share of all switches goes to one promoted category) and `item_churn` (items launch and retire
+during the log; the most popular item of each category stays). The chain moves with the
+parameters in force at the user's previous event; an event's item is drawn from the catalogue
+in force at its own time. Every period's parameters are kept (SimulatorParams), so the oracle
+stays exact in every window. With one period the log is the stationary one, bit for bit.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from typing import Annotated, Any
 import numpy as np
 import polars as pl
 
-from research.bounds import NON_NEGATIVE, POSITIVE, Between, Count, Fraction, Rate, Seed
+from research.bounds import NON_NEGATIVE, POSITIVE, UNIT, Between, Count, Fraction, Rate, Seed
 
 NUM_AGE_BANDS, NUM_GENDERS, NUM_REGIONS = 5, 2, 4
 NUM_GROUPS = NUM_AGE_BANDS * NUM_GENDERS
@@ -44,18 +54,21 @@ BEHAVIOR_NAMES = ("pv", "cart", "fav", "buy")
 BEHAVIOR_PROBS = np.array([0.80, 0.10, 0.05, 0.05])
 
 _ARRAY_DTYPES = {"transition": np.float64, "initial": np.float64, "item_category": np.int64,
-                 "item_popularity": np.float64, "behavior_probs": np.float64}
+                 "item_popularity": np.float64, "behavior_probs": np.float64, "period_starts": np.int64}
 
 
 @dataclass(frozen=True)
 class SimulatorParams:
-    transition: np.ndarray  # (G, C, C): P(state_{t+1}=j | state_t=i, group g)
+    """The generative model's parameters in every period p of the clock (one period: stationary)."""
+
+    transition: np.ndarray  # (P, G, C, C): P(state_{t+1}=j | state_t=i, group g) in period p
     initial: np.ndarray  # (G, C): P(state_0 | group)
     item_category: np.ndarray  # (I,): category of each item
-    item_popularity: np.ndarray  # (I,): P(item | its category), Zipf within each category
+    item_popularity: np.ndarray  # (P, I): P(item | its category) in period p, 0 while not on sale
     exploration: float  # P(the event's category differs from the hidden state)
     behavior_names: tuple[str, ...]
     behavior_probs: np.ndarray
+    period_starts: np.ndarray  # (P,): first second of each period (earlier times: period 0)
 
     def __post_init__(self) -> None:
         # Private read-only copies: a frozen params object must not change under a predictor.
@@ -71,12 +84,17 @@ class SimulatorParams:
             return NotImplemented
         return all(np.array_equal(vars(self)[f.name], vars(other)[f.name]) for f in fields(self))
 
+    def period_of(self, timestamps: np.ndarray) -> np.ndarray:
+        """The period in force at each time."""
+        last = self.period_starts.size - 1
+        return np.clip(np.searchsorted(self.period_starts, timestamps, side="right") - 1, 0, last)
+
     def emission_matrix(self) -> np.ndarray:
-        """(C, I) matrix of P(item | hidden state)."""
-        c = self.transition.shape[1]
+        """(P, C, I) P(item | hidden state) in each period."""
+        c = self.transition.shape[-1]
         same = self.item_category[None, :] == np.arange(c)[:, None]
         weight = np.where(same, 1.0 - self.exploration, self.exploration / (c - 1))
-        return weight * self.item_popularity[None, :]
+        return weight[None] * self.item_popularity[:, None, :]
 
     def save(self, path: str | os.PathLike) -> None:
         arrays = {name: vars(self)[name] for name in _ARRAY_DTYPES}
@@ -122,6 +140,9 @@ def _validate(a: dict[str, Any]) -> None:
         refuse("num_items", f"an integer >= num_categories ({a['num_categories']})")
     if a["max_events"] < a["min_events"]:
         refuse("max_events", f"an integer >= min_events ({a['min_events']})")
+    for name in ("trend", "season_amplitude", "campaigns", "item_churn"):
+        if a[name] and a["drift_periods"] < 2:
+            refuse(name, "0 in a world of one period (set drift_periods >= 2 for drift)")
 
 
 def _make_items(rng: np.random.Generator, num_items: int, c: int, zipf_exponent: float
@@ -140,16 +161,79 @@ def _make_items(rng: np.random.Generator, num_items: int, c: int, zipf_exponent:
 
 
 def _make_chain(rng: np.random.Generator, c: int, switch_rate: float, concentration: float
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (switch prob per group, jump matrices Q with zero diagonal, preferences)."""
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return (switch prob per group, jump matrices Q with zero diagonal, preferences, affinity)."""
     affinity = rng.dirichlet(np.full(c, concentration), size=c)
     preference = rng.dirichlet(np.full(c, PREFERENCE_CONCENTRATION), size=NUM_GROUPS)
-    jump = AFFINITY_WEIGHT * affinity[None] + (1.0 - AFFINITY_WEIGHT) * preference[:, None, :]
-    jump[:, np.arange(c), np.arange(c)] = 0.0
-    jump /= jump.sum(axis=2, keepdims=True)
     age, gender = np.divmod(np.arange(NUM_GROUPS), NUM_GENDERS)
     switch = np.clip(switch_rate * AGE_SWITCH[age] * GENDER_SWITCH[gender], 1e-6, 1.0 - 1e-6)
-    return switch, jump, preference
+    return switch, _jump(affinity, preference), preference, affinity
+
+
+def _jump(affinity: np.ndarray, preference: np.ndarray) -> np.ndarray:
+    """(G, C, C) where a switch goes: the shared affinity blended with the group's preferences."""
+    c = affinity.shape[0]
+    jump = AFFINITY_WEIGHT * affinity[None] + (1.0 - AFFINITY_WEIGHT) * preference[:, None, :]
+    jump[:, np.arange(c), np.arange(c)] = 0.0
+    return jump / jump.sum(axis=2, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How the world changes from period to period (see the module docstring)."""
+
+    periods: int = 1
+    period_days: float = 1.0
+    trend: float = 0.0  # share of the way to new group preferences reached in the last period
+    season_amplitude: float = 0.0  # a category's pull varies by this factor around 1
+    season_days: float = 14.0
+    campaigns: int = 0
+    campaign_days: float = 3.0
+    campaign_strength: float = 0.5  # share of switches that go to the promoted category
+    item_churn: float = 0.0  # share of items launched during the log, and share retired
+
+    def make(self, rng: np.random.Generator, jump: np.ndarray, affinity: np.ndarray, item_category: np.ndarray,
+             popularity: np.ndarray, start_time: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(period_starts (P,), jump matrices (P, G, C, C), item popularity (P, I))."""
+        p, c = self.periods, jump.shape[-1]
+        day = np.arange(p) * self.period_days  # each period's start, in days
+        starts = start_time + np.round(day * 86_400).astype(np.int64)
+        if p == 1:
+            return starts, jump[None], popularity[None]
+        later = _jump(affinity, rng.dirichlet(np.full(c, PREFERENCE_CONCENTRATION), size=NUM_GROUPS))
+        share = self.trend * np.arange(p) / (p - 1)
+        pulled = (1 - share)[:, None, None, None] * jump[None] + share[:, None, None, None] * later[None]
+        phase = 2 * np.pi * np.arange(c) / c
+        pull = 1 + self.season_amplitude * np.sin(2 * np.pi * day[:, None] / self.season_days + phase[None])
+        span = p * self.period_days
+        first = rng.uniform(0, max(span - self.campaign_days, 0), size=self.campaigns)
+        promoted = np.eye(c)[rng.integers(0, c, size=self.campaigns)]  # (K, C)
+        on = (day[:, None] + self.period_days > first[None]) & (day[:, None] < first[None] + self.campaign_days)
+        campaign = on.astype(np.float64) @ promoted  # (P, C): campaigns running for each category
+        target = campaign / np.maximum(campaign.sum(1, keepdims=True), 1.0)
+        strength = self.campaign_strength * (campaign.sum(1) > 0)
+        weights = pulled * pull[:, None, None, :]
+        weights = weights / weights.sum(-1, keepdims=True)
+        strength = strength[:, None, None, None]
+        weights = (1 - strength) * weights + strength * target[:, None, None, :]
+        weights[..., np.arange(c), np.arange(c)] = 0.0  # a switch leaves the current category
+        jumps = weights / weights.sum(-1, keepdims=True)
+        return starts, jumps, self._catalogue(rng, item_category, popularity, day, span)
+
+    def _catalogue(self, rng: np.random.Generator, item_category: np.ndarray, popularity: np.ndarray,
+                   day: np.ndarray, span: float) -> np.ndarray:
+        """(P, I) popularity of the items on sale in each period, renormalised per category."""
+        n = item_category.size
+        launch = np.where(rng.random(n) < self.item_churn, rng.uniform(0, span, n), -np.inf)
+        retire = np.where(rng.random(n) < self.item_churn, rng.uniform(0, span, n), np.inf)
+        retire = np.maximum(retire, launch + self.period_days)  # on sale for at least one period
+        order = np.lexsort((-popularity, item_category))  # by category, most popular first
+        top = order[np.r_[0, np.flatnonzero(np.diff(item_category[order])) + 1]]
+        launch[top], retire[top] = -np.inf, np.inf  # every category keeps an item on sale
+        live = (launch[None] <= day[:, None]) & (day[:, None] < retire[None])
+        weight = popularity[None] * live
+        total = weight @ np.eye(item_category.max() + 1)[item_category]  # (P, C)
+        return weight / total[:, item_category]
 
 
 def _inverse_cdf(cdf_rows: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -169,19 +253,23 @@ def _draw_lengths(rng: np.random.Generator, activity: np.ndarray, mean_events: f
 
 def _run_chain(rng: np.random.Generator, params: SimulatorParams, switch: np.ndarray,
                jump: np.ndarray, group: np.ndarray, activity: np.ndarray, lengths: np.ndarray,
-               start_time: int) -> dict[str, np.ndarray]:
-    """Simulate all users step by step in time; each step is vectorised over active users."""
+               start_time: int, start_window: int, gap_scale: float) -> dict[str, np.ndarray]:
+    """Simulate all users step by step in time; each step is vectorised over active users.
+    jump: (P, G, C, C), the jump matrices of each period."""
     num_users, total = lengths.size, int(lengths.sum())
-    c, eps = params.transition.shape[1], params.exploration
+    c, eps = params.transition.shape[-1], params.exploration
     # Longest users first, so the users still active at step t are always a prefix.
     order = np.argsort(-lengths, kind="stable")
     offsets = (np.cumsum(lengths) - lengths)[order]
     active = num_users - np.cumsum(np.bincount(lengths, minlength=int(lengths.max()) + 1))[:-1]
     g, s = group[order], switch[group[order]]
-    log_gap = np.log(ACTIVITY_GAP_MEDIAN)[activity[order]]
-    jump_cdf, init_cdf = np.cumsum(jump, axis=2), np.cumsum(params.initial, axis=1)
+    log_gap = np.log(ACTIVITY_GAP_MEDIAN * gap_scale)[activity[order]]
+    jump_cdf, init_cdf = np.cumsum(jump, axis=-1), np.cumsum(params.initial, axis=1)
     jump_cdf[..., -1] = init_cdf[..., -1] = 1.0
-    pop_cdf = _category_offset_cdf(params.item_category, params.item_popularity)
+    # every period's catalogue in one sorted array: period p's block spans (p C, (p + 1) C]
+    periods, num_items = params.item_popularity.shape
+    pop_cdf = np.concatenate([_category_offset_cdf(params.item_category, row) + k * c
+                              for k, row in enumerate(params.item_popularity)])  # one row per period
     last_item = np.cumsum(np.bincount(params.item_category, minlength=c)) - 1
     beh_cdf = np.cumsum(params.behavior_probs)[:-1]
 
@@ -189,18 +277,21 @@ def _run_chain(rng: np.random.Generator, params: SimulatorParams, switch: np.nda
     out = {"state": np.empty(total, small), "item": np.empty(total, np.int32),
            "behavior": np.empty(total, np.int8), "timestamp": np.empty(total, np.int64)}
     cur = _inverse_cdf(init_cdf[g], rng.random(num_users)).astype(small)
-    clock = start_time + rng.integers(0, START_WINDOW, size=num_users, dtype=np.int64)
+    clock = start_time + rng.integers(0, start_window, size=num_users, dtype=np.int64)
     for t, n in enumerate(active):
         cur, clock = cur[:n], clock[:n]
         if t > 0:
-            # P = (1-s)I + sQ: stay with prob 1-s, else jump via Q (same law, far cheaper).
+            # P = (1-s)I + sQ: stay with prob 1-s, else jump via Q (same law, far cheaper), with
+            # the period in force at the previous event
             moves = np.flatnonzero(rng.random(n) < s[:n])
-            cur[moves] = _inverse_cdf(jump_cdf[g[moves], cur[moves]], rng.random(moves.size))
+            period = params.period_of(clock[moves])
+            cur[moves] = _inverse_cdf(jump_cdf[period, g[moves], cur[moves]], rng.random(moves.size))
             clock += np.ceil(rng.lognormal(log_gap[:n], GAP_SIGMA)).astype(np.int64)
         cat = cur.astype(np.int64)
         explore = np.flatnonzero(rng.random(n) < eps)
         cat[explore] = (cat[explore] + rng.integers(1, c, size=explore.size)) % c
-        item = np.searchsorted(pop_cdf, cat + rng.random(n), side="right")
+        period = params.period_of(clock) if periods > 1 else 0  # the catalogue at the event's own time
+        item = np.searchsorted(pop_cdf, cat + period * c + rng.random(n), side="right") - period * num_items
         pos = offsets[:n] + t
         out["state"][pos] = cur
         out["item"][pos] = np.minimum(item, last_item[cat])
@@ -215,7 +306,12 @@ def _category_offset_cdf(item_category: np.ndarray, popularity: np.ndarray) -> n
     ends = np.cumsum(np.bincount(item_category)) - 1
     before = np.concatenate(([0.0], cum[ends[:-1]]))
     cdf = cum - before[item_category] + item_category
-    cdf[ends] = np.arange(ends.size) + 1.0  # exact block ends keep c + u inside block c
+    # exact block ends keep c + u inside block c; items after the last one on sale share its end,
+    # so a draw never lands on them
+    index = np.arange(cum.size)
+    last_on_sale = np.maximum.reduceat(np.where(popularity > 0, index, -1), np.r_[0, ends[:-1] + 1])  # (C,)
+    tail = index >= last_on_sale[item_category]
+    cdf[tail] = item_category[tail] + 1.0
     return cdf
 
 
@@ -223,19 +319,31 @@ def simulate(*, num_users: Count = 2000, num_items: Count = 1000, num_categories
              mean_events: Annotated[float, POSITIVE] = 60.0, min_events: Count = 10, max_events: Count = 200,
              switch_rate: Fraction = 0.1, exploration: Rate = 0.2, zipf_exponent: Annotated[float, NON_NEGATIVE] = 1.1,
              affinity_concentration: Annotated[float, POSITIVE] = 0.5, start_time: int = 1_700_000_000,
+             gap_scale: Annotated[float, POSITIVE] = 1.0, drift_periods: Count = 1,
+             period_days: Annotated[float, POSITIVE] = 1.0, trend: Annotated[float, UNIT] = 0.0,
+             season_amplitude: Rate = 0.0, season_days: Annotated[float, POSITIVE] = 14.0,
+             campaigns: Annotated[int, NON_NEGATIVE] = 0, campaign_days: Annotated[float, POSITIVE] = 3.0,
+             campaign_strength: Annotated[float, UNIT] = 0.5, item_churn: Rate = 0.0,
              seed: Seed = 0) -> SimulatedLog:
-    """Simulate a behaviour log; fully determined by the arguments (one generator, fixed order).
+    """Simulate a behaviour log; fully determined by the arguments (one generator, fixed order;
+    the drift draws from a second one, so a stationary log is the same with or without it).
+    `gap_scale` stretches the time between a user's events (users then span more periods).
     The declared ranges are checked at compose time (research.config); the relations between
-    arguments (num_items >= num_categories, max_events >= min_events) here."""
+    arguments (num_items >= num_categories, max_events >= min_events, drift needs periods) here."""
     _validate(locals())
     rng = np.random.default_rng(seed)
     item_category, popularity = _make_items(rng, num_items, num_categories, zipf_exponent)
-    switch, jump, preference = _make_chain(rng, num_categories, switch_rate, affinity_concentration)
+    switch, jump, preference, affinity = _make_chain(rng, num_categories, switch_rate, affinity_concentration)
+    drift = Drift(drift_periods, period_days, trend, season_amplitude, season_days, campaigns, campaign_days,
+                  campaign_strength, item_churn)
+    period_starts, jumps, popularities = drift.make(np.random.default_rng([seed, 1]), jump, affinity, item_category,
+                                                    popularity, start_time)
     eye = np.eye(num_categories)
     params = SimulatorParams(
-        transition=(1.0 - switch)[:, None, None] * eye + switch[:, None, None] * jump,
-        initial=preference, item_category=item_category, item_popularity=popularity,
-        exploration=exploration, behavior_names=BEHAVIOR_NAMES, behavior_probs=BEHAVIOR_PROBS)
+        transition=(1.0 - switch)[None, :, None, None] * eye + switch[None, :, None, None] * jumps,
+        initial=preference, item_category=item_category, item_popularity=popularities,
+        exploration=exploration, behavior_names=BEHAVIOR_NAMES, behavior_probs=BEHAVIOR_PROBS,
+        period_starts=period_starts)
 
     age = rng.choice(NUM_AGE_BANDS, size=num_users, p=AGE_PROBS)
     gender = rng.integers(0, NUM_GENDERS, size=num_users)
@@ -243,7 +351,8 @@ def simulate(*, num_users: Count = 2000, num_items: Count = 1000, num_categories
     activity = rng.choice(ACTIVITY_PROBS.size, size=num_users, p=ACTIVITY_PROBS)
     group = age * NUM_GENDERS + gender
     lengths = _draw_lengths(rng, activity, mean_events, min_events, max_events)
-    out = _run_chain(rng, params, switch, jump, group, activity, lengths, start_time)
+    start_window = max(START_WINDOW, round(drift_periods * period_days * 86_400))  # users arrive all along
+    out = _run_chain(rng, params, switch, jumps, group, activity, lengths, start_time, start_window, gap_scale)
 
     users = pl.DataFrame({"user_id": np.arange(num_users), "age_band": age, "gender": gender,
                           "region": region, "activity": activity, "group": group}).cast(pl.Int64)

@@ -7,11 +7,12 @@ validation and test targets. A target at position p is predicted from events 0 .
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Annotated
 
 import torch
 
-from research.bounds import Fraction, Seed
+from research.bounds import NON_NEGATIVE, Count, Fraction, Seed
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class Split:
     train_end: torch.Tensor  # (U,) number of leading events usable for training
     val: torch.Tensor  # (K, 2) (user, position) of validation targets
     test: torch.Tensor  # (K', 2) (user, position) of test targets
+    counts: dict[str, int] = field(default_factory=dict)  # facts the split reports (cold users, new items)
 
 
 def event_positions(offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,3 +108,59 @@ class UserHoldout:
         eligible = positions >= 1
         return Split(train_end=torch.where(role == 0, lengths, 0),
                      val=pairs[eligible & (role[users] == 1)], test=pairs[eligible & (role[users] == 2)])
+
+
+class TimeWindows:
+    """Global cut points t_0 < t_1 < ... < t_k over the whole log, for data whose interests drift.
+    Window i holds the events in [t_i, t_{i+1}): they are its test targets, each predicted from
+    the user's earlier events (those before t_i and those earlier in the window). A model for
+    window i learns from the events before t_i only; the last `val_fraction` of them (by count)
+    are its validation targets. The cuts are event-count quantiles: `start` of all events lie
+    before t_0 and each window holds about (1 - start) / `windows` of them; `cut_times` gives them
+    as timestamps instead. `window` picks the split the datamodule uses. Targets of users or items
+    the model never learnt from are kept and counted (SequenceDataModule.split_counts)."""
+
+    consecutive_targets = True  # every event of the window is a target
+
+    def __init__(self, windows: Count = 8, start: Fraction = 0.5, cut_times: list[int] | None = None,
+                 window: Annotated[int, NON_NEGATIVE] = 0, val_fraction: Fraction = 0.1):
+        self.windows = len(cut_times) - 1 if cut_times else windows
+        if cut_times is not None and (len(cut_times) < 2 or any(b <= a for a, b in zip(cut_times, cut_times[1:]))):
+            raise ValueError(f"split.cut_times={list(cut_times)}: need at least two increasing timestamps")
+        if window >= self.windows:
+            raise ValueError(f"split.window={window}: the split has windows 0 .. {self.windows - 1}")
+        self.start, self.cut_times, self.window, self.val_fraction = start, cut_times, window, val_fraction
+
+    def cuts(self, timestamps: torch.Tensor) -> torch.Tensor:
+        """(windows + 1,) t_0 .. t_k; the last lies past the last event."""
+        if self.cut_times is not None:
+            return torch.tensor(self.cut_times, dtype=torch.long)
+        ordered = timestamps.sort().values
+        shares = self.start + (1 - self.start) * torch.arange(self.windows + 1, dtype=torch.float64) / self.windows
+        at = (shares * ordered.numel()).long().clamp(max=ordered.numel() - 1)
+        cuts = ordered[at]
+        cuts[-1] = ordered[-1] + 1
+        if bool((cuts[1:] <= cuts[:-1]).any()):
+            raise ValueError(f"time-window split: {self.windows} windows after the first {self.start:g} of the "
+                             "events leave a window empty (too many events share a timestamp): use fewer windows")
+        return cuts
+
+    def __call__(self, lengths: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor) -> Split:
+        return self.split(self.window, timestamps, offsets)
+
+    def split(self, window: int, timestamps: torch.Tensor, offsets: torch.Tensor) -> Split:
+        cuts = self.cuts(timestamps)
+        begin, end = cuts[window], cuts[window + 1]
+        past = timestamps < begin
+        if not bool(past.any()):
+            raise ValueError(f"time-window split: no event before window {window} to learn from")
+        ordered = timestamps[past].sort().values
+        val_from = ordered[min(int((1 - self.val_fraction) * ordered.numel()), ordered.numel() - 1)]
+        users, positions = event_positions(offsets)
+        learn = (timestamps < val_from).long()
+        train_end = torch.zeros(offsets.numel() - 1, dtype=torch.long).index_add_(0, users, learn)
+        eligible = positions >= 1  # a target needs at least one earlier event
+        pairs = torch.stack([users, positions], dim=1)
+        test = eligible & (timestamps >= begin) & (timestamps < end)
+        return Split(train_end=train_end, val=pairs[eligible & (timestamps >= val_from) & past], test=pairs[test],
+                     counts={"window": window, "window_start": int(begin), "window_end": int(end)})

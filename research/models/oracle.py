@@ -4,7 +4,10 @@ interest chain with the simulator's true parameters (Rabiner, 1989, the forward 
 For a target at position n it computes P(state_n | items_0..n-1, the user's profile group)
 exactly, over the user's whole history (not only the `max_len` window the models see), then
     P(next category = c) = sum_s P(state_n = s) M[s, c],  M = (1-eps) I + eps/(C-1) (1 - I)
-    P(next item = i)     = sum_s P(state_n = s) E[s, i],  E = SimulatorParams.emission_matrix()
+    P(next item = i)     = sum_s P(state_n = s) E_p[s, i], E = SimulatorParams.emission_matrix()
+In a drifting world every step uses the parameters in force at its event (the simulator's
+rule: the chain moves with the period of the previous event, an item is drawn from the
+catalogue of its own period p), so the oracle stays exact in every window.
 No predictor that sees the same events can beat it in expectation: it is the ceiling of every
 simulator table. It needs the parameters the synthetic builder stores beside its data.
 """
@@ -33,17 +36,19 @@ def dense_parameters(meta: DatasetMeta) -> dict[str, torch.Tensor]:
     params = SimulatorParams.load(directory / PARAMS_FILE)
     categories, items, users = (id_map(directory, name) for name in ("categories", "items", "users"))
     raw_category = categories["raw"].cast(pl.Int64).to_numpy()  # dense d -> raw category of d+1
-    if raw_category.size != params.transition.shape[1]:
+    if raw_category.size != params.transition.shape[-1]:
         raise ValueError(f"model=oracle: the data has {raw_category.size} categories, the simulator "
-                         f"{params.transition.shape[1]} (every category must occur in the log)")
-    transition = params.transition[:, raw_category][:, :, raw_category]  # (G, C, C)
-    emission = np.ones((raw_category.size, meta.num_items + 1))  # column 0: padding, never observed
-    emission[:, 1:] = params.emission_matrix()[raw_category][:, items["raw"].cast(pl.Int64).to_numpy()]
+                         f"{params.transition.shape[-1]} (every category must occur in the log)")
+    transition = params.transition[:, :, raw_category][:, :, :, raw_category]  # (P, G, C, C)
+    periods = params.period_starts.size
+    emission = np.ones((periods, raw_category.size, meta.num_items + 1))  # column 0: padding, never observed
+    emission[:, :, 1:] = params.emission_matrix()[:, raw_category][:, :, items["raw"].cast(pl.Int64).to_numpy()]
     c, eps = raw_category.size, params.exploration
     observed = np.full((c, c), eps / (c - 1))
     np.fill_diagonal(observed, 1.0 - eps)  # P(observed category | hidden state)
     arrays = {"transition": transition, "initial": params.initial[:, raw_category], "emission": emission,
-              "observed": observed, "user_group": users["group"].cast(pl.Int64).to_numpy()}
+              "observed": observed, "user_group": users["group"].cast(pl.Int64).to_numpy(),
+              "period_starts": params.period_starts}
     return {k: torch.tensor(v) for k, v in arrays.items()}  # copies: the params are read-only
 
 
@@ -58,11 +63,12 @@ def padded_history(history: torch.Tensor, rows: int) -> tuple[torch.Tensor, torc
 
 
 class OracleHeads(nn.Module):
-    """h: (..., C) predictive distribution of the hidden state -> log-probabilities."""
+    """h: (..., P * C) predictive distribution of the hidden state, placed in the block of the
+    target's period (zeros elsewhere) -> log-probabilities. observed: (C, C); emission: (P, C, I+1)."""
 
     def __init__(self, observed: torch.Tensor, emission: torch.Tensor):
         super().__init__()
-        self.register_buffer("observed", observed)
+        self.register_buffer("observed", observed.repeat(emission.size(0), 1))  # the same in every period
         self.register_buffer("emission", emission)
         self.item_table = None
 
@@ -71,7 +77,7 @@ class OracleHeads(nn.Module):
         return mask_padding(torch.cat([probs.new_zeros(*probs.shape[:-1], 1), probs], -1).log().float())
 
     def item_logits(self, h: torch.Tensor) -> torch.Tensor:
-        return mask_padding((h.double() @ self.emission).log().float())
+        return mask_padding((h.double() @ self.emission.flatten(0, 1)).log().float())
 
 
 class Oracle(nn.Module):
@@ -81,22 +87,32 @@ class Oracle(nn.Module):
     def __init__(self, meta: DatasetMeta):
         super().__init__()
         p = dense_parameters(meta)
-        for name in ("transition", "initial", "user_group"):
+        for name in ("transition", "initial", "user_group", "period_starts"):
             self.register_buffer(name, p[name])
         self.heads = OracleHeads(p["observed"], p["emission"])
 
+    def period_of(self, timestamps: torch.Tensor) -> torch.Tensor:
+        last = self.period_starts.numel() - 1
+        return (torch.searchsorted(self.period_starts, timestamps, right=True) - 1).clamp(0, last)
+
     def forward(self, batch: dict) -> torch.Tensor:
-        """(B, 1, C): P(hidden state of the target event | the user's whole history)."""
+        """(B, 1, P * C): P(hidden state of the target event | the user's whole history), in the
+        block of the target's period."""
         if "history" not in batch:
             raise ValueError("model=oracle is evaluation-only: it needs each target's full history")
         group = self.user_group[batch["user"]]
-        items, counts = padded_history(batch["history"], batch["user"].numel())
-        transition = self.transition[group]  # (B, C, C)
+        rows = batch["user"].numel()
+        items, counts = padded_history(batch["history"], rows)
+        times, _ = padded_history(torch.stack([batch["history"][0], batch["history_time"]]), rows)
+        period = self.period_of(times)
+        emission = self.heads.emission
         predictive = self.initial[group]  # P(state of the next event | events so far)
         # one step per history position, vectorised over the batch (a forward pass, like an RNN)
         for t in range(items.size(1)):
-            posterior = predictive * self.heads.emission[:, items[:, t]].T
+            posterior = predictive * emission[period[:, t], :, items[:, t]]
             posterior = posterior / posterior.sum(-1, keepdim=True)
-            step = torch.bmm(posterior.unsqueeze(1), transition).squeeze(1)
+            step = torch.bmm(posterior.unsqueeze(1), self.transition[period[:, t], group]).squeeze(1)
             predictive = torch.where((t < counts).unsqueeze(1), step, predictive)
-        return predictive.unsqueeze(1)
+        placed = predictive.new_zeros(rows, emission.size(0), predictive.size(1))
+        placed[torch.arange(rows), self.period_of(batch["target_time"])] = predictive
+        return placed.flatten(1).unsqueeze(1)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from research.data.splits import GlobalTimeSplit, LeaveOneOut, UserHoldout
+from research.data.splits import GlobalTimeSplit, LeaveOneOut, TimeWindows, UserHoldout, event_positions
 
 
 def offsets_of(lengths: torch.Tensor) -> torch.Tensor:
@@ -69,3 +69,69 @@ def test_user_holdout_rejects_fractions_that_leave_no_user():
     lengths = torch.tensor([4, 5, 6])
     with pytest.raises(ValueError, match="3 users cannot give"):
         UserHoldout(val_fraction=0.1, test_fraction=0.1)(lengths, torch.arange(15), offsets_of(lengths))
+
+
+def random_log(users: int = 60, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lengths, timestamps): users with 2 to 40 events at increasing distinct times."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(2, 41, (users,), generator=g)
+    clock = torch.randperm(int(lengths.sum()) * 3, generator=g)[: int(lengths.sum())]
+    chunks = clock.split(lengths.tolist())
+    return lengths, torch.cat([c.sort().values for c in chunks])
+
+
+def time_of(pairs: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    return timestamps[offsets[pairs[:, 0]] + pairs[:, 1]]
+
+
+def test_time_windows_learn_only_from_the_past_and_test_every_event_of_their_window_once():
+    lengths, timestamps = random_log()
+    offsets = offsets_of(lengths)
+    windows = TimeWindows(windows=5, start=0.4, val_fraction=0.2)
+    cuts = windows.cuts(timestamps)
+    assert cuts.numel() == 6 and bool((cuts[1:] > cuts[:-1]).all()) and int(cuts[-1]) > int(timestamps.max())
+    per_window = torch.bucketize(timestamps, cuts, right=True) - 1  # window of each event, -1 before t_0
+    sizes = torch.bincount(per_window[per_window >= 0], minlength=5)
+    assert int(sizes.max() - sizes.min()) <= 2  # equal event counts
+    assert abs(int((per_window < 0).sum()) - 0.4 * timestamps.numel()) <= 1
+    users, positions = event_positions(offsets)
+    tested = []
+    for i in range(5):
+        split = windows.split(i, timestamps, offsets)
+        learned = positions < split.train_end[users]  # leading events: the training data
+        val_times = time_of(split.val, timestamps, offsets)
+        test_times = time_of(split.test, timestamps, offsets)
+        assert bool((timestamps[learned] < val_times.min()).all())  # training precedes validation
+        assert bool((val_times < cuts[i]).all())  # validation precedes the window
+        assert bool(((test_times >= cuts[i]) & (test_times < cuts[i + 1])).all())
+        assert split.counts == {"window": i, "window_start": int(cuts[i]), "window_end": int(cuts[i + 1])}
+        tested.append(offsets[split.test[:, 0]] + split.test[:, 1])
+    tested = torch.cat(tested)
+    assert tested.unique().numel() == tested.numel()  # no event tested twice
+    expected = (per_window >= 0) & (positions >= 1)  # every event of a window with an earlier event
+    assert torch.equal(tested.sort().values, torch.nonzero(expected).squeeze(1))
+
+
+def test_time_windows_take_cut_times_and_the_window_from_the_config():
+    lengths, timestamps = random_log(seed=1)
+    offsets = offsets_of(lengths)
+    split = TimeWindows(cut_times=[30, 60, 90], window=1)(lengths, timestamps, offsets)
+    times = time_of(split.test, timestamps, offsets)
+    assert bool(((times >= 60) & (times < 90)).all()) and split.counts["window"] == 1
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"cut_times": [5, 5, 9]}, "split.cut_times=\\[5, 5, 9\\]: need at least two increasing timestamps"),
+    ({"cut_times": [5]}, "need at least two increasing"),
+    ({"windows": 3, "window": 3}, "split.window=3: the split has windows 0 .. 2"),
+])
+def test_time_windows_refuse_cuts_that_make_no_windows(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TimeWindows(**kwargs)
+
+
+def test_time_windows_refuse_a_window_left_empty_by_tied_timestamps():
+    lengths = torch.tensor([10, 10])
+    timestamps = torch.tensor([0] * 5 + [7] * 5 + [1] * 5 + [7] * 5)
+    with pytest.raises(ValueError, match="leave a window empty"):
+        TimeWindows(windows=4, start=0.5)(lengths, timestamps, offsets_of(lengths))

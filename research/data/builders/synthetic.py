@@ -23,7 +23,8 @@ class SyntheticBuilder:
         self.simulator_kwargs = dict(simulator_kwargs)
 
     def fingerprint(self) -> dict:
-        return {"builder": "synthetic", "seed": self.seed, **self.simulator_kwargs}
+        # params_layout: the stored parameters have a period axis (older cache entries do not)
+        return {"builder": "synthetic", "params_layout": "periods", "seed": self.seed, **self.simulator_kwargs}
 
     def load(self) -> RawLog:
         sim = simulate(seed=self.seed, **self.simulator_kwargs)
