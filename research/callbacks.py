@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping as LightningEarlyStopping
 from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger as LightningCSVLogger
+from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
 
@@ -190,6 +191,15 @@ class CSVLogger(LightningCSVLogger):
         if path.is_file():
             with path.open(newline="") as f:
                 self.previous_rows = list(csv.DictReader(f))
+
+
+class WandbLogger(LightningWandbLogger):
+    """Lightning's W&B logger, less its `anonymous=None` argument to wandb.init: W&B warns on
+    every run that the setting has no effect."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._wandb_init.pop("anonymous", None)
 
 
 class KeptRows(L.Callback):

@@ -36,6 +36,11 @@ from research.tasks import Task, check_supported
 
 log = logging.getLogger(__name__)
 
+# W&B's console chatter (its summary table, tips, a deprecation note from every WandbLogger) is off
+# unless asked for, also for a user who runs the entry point without sourcing scripts/env.sh
+for _key in ("WANDB_SILENT", "WANDB_X_DISABLE_STATS"):
+    os.environ.setdefault(_key, "true")
+
 
 def provenance() -> dict:
     """What produced a run: the command line and the code's git commit (if any)."""

@@ -62,7 +62,7 @@ def test_sequence_tasks_are_every_task_config_on_event_windows():
     assert {t for t, c in tasks.items() if issubclass(get_class(c["_target_"]), NextEvent)} == SEQUENCE_TASKS
 
 
-def test_trained_run_keeps_checkpoint_config_and_logs(make_cfg, tmp_path):
+def test_trained_run_keeps_checkpoint_config_and_logs(make_cfg, tmp_path, capfd):
     cfg = make_cfg("model=sasrec", "logger=default", "trainer.max_epochs=2", "trainer.log_every_n_steps=1",
                    *TINY_SYNTHETIC)
     results = run(cfg)
@@ -72,6 +72,7 @@ def test_trained_run_keeps_checkpoint_config_and_logs(make_cfg, tmp_path):
     counts = json.loads((out / "data_report.json").read_text())
     assert counts["events"] > 0 and "dropped_short_users" in counts  # what the build kept and dropped
     assert list((out / "wandb").glob("offline-run-*")), "W&B should write an offline run"
+    assert not [line for line in capfd.readouterr().err.splitlines() if line.startswith("wandb:")]  # and say nothing
     assert results["time/epochs"] == 2 and results["time/train_epoch_seconds"] > 0
 
 
