@@ -12,7 +12,8 @@ if [ ! -f "$stamp" ]; then
     echo "bootstrap: installing torch==2.13.0" >&2
     .venv/bin/pip install -q torch==2.13.0 >.venv/pip-torch.log 2>&1 || { cat .venv/pip-torch.log >&2; exit 1; }
   fi
-  torch_version=$(.venv/bin/python -c "import torch; print(torch.__version__.split('+')[0])")
+  # read from the package metadata: importing torch before numpy is installed prints a warning
+  torch_version=$(.venv/bin/python -c "from importlib.metadata import version; print(version('torch').split('+')[0])")
   echo "bootstrap: installing the project (torch $torch_version kept)" >&2
   # Keep the installed torch as a constraint so nothing can replace it.
   grep -v '^torch==' constraints.txt > .venv/constraints.txt
