@@ -78,7 +78,7 @@ class NextEvent(Task):
         return None if self.item_weight > 0 else f"task {self.name} trains no item scores (task.item_weight=0)"
 
     def datasets(self, store, split, meta, max_len, slice_window):
-        return (TrainWindows(store, split.train_end, max_len),
+        return (TrainWindows(store, split.train_end, max_len, split.train_from),
                 EvalTargets(store, split.val, max_len, slice_window),
                 EvalTargets(store, split.test, max_len, slice_window))
 
@@ -110,7 +110,8 @@ class ClickThrough(Task):
         sampler = NegativeSampler(store, meta.num_items, self.negatives, meta.train_item_counts)
         category = meta.item_category
         # training negatives are redrawn every batch; evaluation's are fixed by eval_seed
-        return (CTRExamples(store, training_targets(store, split.train_end), max_len, sampler, category),
+        return (CTRExamples(store, training_targets(store, split.train_end, split.train_from), max_len, sampler,
+                            category),
                 CTRExamples(store, split.val, max_len, sampler, category, self.eval_seed),
                 CTRExamples(store, split.test, max_len, sampler, category, self.eval_seed + 1))
 

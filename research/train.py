@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -251,11 +252,11 @@ def fail(err: BaseException, line: str | None = None) -> None:
     sys.exit(f"error: {line or err}")
 
 
-@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
+def guarded(run: Callable[[DictConfig], dict], cfg: DictConfig) -> dict[str, float]:
+    """`run(cfg)`, with every failure we can name ending in one `error:` line."""
     quiet_libraries()
     try:
-        results = run(cfg)
+        return run(cfg)
     except (IncompatibleConfig, BadInput, FileNotFoundError) as err:
         fail(err)
     except OSError as err:  # a path that is a file, a full disk, no permission: the path and why
@@ -268,6 +269,14 @@ def main(cfg: DictConfig) -> float | None:
         fail(cause, f"{section}: {type(cause).__name__}: {cause}")
     except (ValueError, MisconfigurationException) as err:  # our own checks in builders and
         fail(err)  # schedules, and Lightning's of its settings (HYDRA_FULL_ERROR=1: the traceback)
+
+
+@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    if cfg.get("update") is not None:
+        fail(IncompatibleConfig("update strategies follow drifting data window by window: run them with "
+                                "python -m research.windows"))
+    results = guarded(run, cfg)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # without it some gloo runs abort at exit
     summary = {k: round(v, 4) for k, v in results.items() if k.startswith("test/") and "/" not in k[5:]}

@@ -38,20 +38,20 @@ TINY_SYNTHETIC = [
 ]
 
 
-def train_in_process(arguments: list[str], root: Path, capfd=None, run_dir: Path | None = None
-                     ) -> tuple[int, list[str]]:
-    """`python -m research.train ARGUMENTS` run in this process through the module's own
-    `__main__` block (seconds, not a new interpreter each): the exit code and the stderr lines.
-    The cache and the run folder go under `root` unless `run_dir` names the run folder."""
+def train_in_process(arguments: list[str], root: Path, capfd=None, run_dir: Path | None = None,
+                     module: str = "research.train") -> tuple[int, list[str]]:
+    """`python -m research.train ARGUMENTS` (or another entry `module`) run in this process through
+    the module's own `__main__` block (seconds, not a new interpreter each): the exit code and the
+    stderr lines. The cache and the run folder go under `root` unless `run_dir` names the run folder."""
     flags = [a for a in arguments if a.startswith("-")]  # Hydra reads its flags before the overrides
     argv = [*flags, f"paths.cache_dir={root / 'cache'}", f"hydra.run.dir={run_dir or root / 'run'}",
             *[a for a in arguments if a not in flags]]
     GlobalHydra.instance().clear()
-    with mock.patch.object(sys, "argv", ["research/train.py", *argv]), warnings.catch_warnings():
+    with mock.patch.object(sys, "argv", [module.replace(".", "/") + ".py", *argv]), warnings.catch_warnings():
         # runpy's note that the module is imported already (by other tests) says nothing about the run
-        warnings.filterwarnings("ignore", "'research.train' found in sys.modules", RuntimeWarning)
+        warnings.filterwarnings("ignore", f"'{module}' found in sys.modules", RuntimeWarning)
         try:  # Hydra's config path is found from the module's file, as on the command line
-            runpy.run_module("research.train", run_name="__main__", alter_sys=False)
+            runpy.run_module(module, run_name="__main__", alter_sys=False)
             code, message = 0, None
         except SystemExit as exit:  # sys.exit("error: ...") prints its text when the interpreter exits
             code, message = (1, exit.code) if isinstance(exit.code, str) else (exit.code, None)

@@ -20,7 +20,7 @@ class LatestWindows(TrainWindows):
     def __init__(self, store, train_end, max_len):
         super().__init__(store, train_end, max_len)
         latest = self.ends == train_end.clamp(min=0)[self.users]
-        self.users, self.ends = self.users[latest], self.ends[latest]
+        self.users, self.ends, self.first = self.users[latest], self.ends[latest], self.first[latest]
 
 
 @dataclass(frozen=True)

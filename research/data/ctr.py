@@ -51,10 +51,11 @@ class NegativeSampler:
         return items
 
 
-def training_targets(store: EventStore, train_end: torch.Tensor) -> torch.Tensor:
-    """(K, 2) (user, position) of every training target: positions 1 .. train_end-1."""
+def training_targets(store: EventStore, train_end: torch.Tensor, train_from: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+    """(K, 2) (user, position) of every training target (splits.training_target_events)."""
     users, positions = event_positions(store.offsets)
-    keep = training_target_events(store.offsets, train_end)
+    keep = training_target_events(store.offsets, train_end, train_from)
     return torch.stack([users[keep], positions[keep]], dim=1)
 
 

@@ -74,7 +74,12 @@ class SequenceDataModule(L.LightningDataModule):
         log.info("%s: build counts (read, dropped, filled in): %s", self.builder.name, ", ".join(
             f"{name} {count}" for name, count in self.build_counts().items()))
         self.store = EventStore.from_events(self.data.events, self.data.meta["num_users"])
-        self.split = self.split_fn(self.store.lengths, self.store.timestamps, self.store.offsets)
+        self.use_split(self.split_fn(self.store.lengths, self.store.timestamps, self.store.offsets))
+
+    def use_split(self, split: Split) -> None:
+        """Cut the task's rows (and the training counts of `meta`) from this split: how a run
+        over time windows moves from one window to the next without rebuilding the events."""
+        self.split = split
         self.meta = self._meta()
         self.train_set, self.val_set, self.test_set = self.examples.datasets(
             self.store, self.split, self.meta, self.max_len, self.slice_window)
@@ -104,7 +109,8 @@ class SequenceDataModule(L.LightningDataModule):
 
     def fit_data(self) -> FitData:
         """The events and labelled rows a model fitted outside gradient descent learns from."""
-        train = torch.nonzero(training_target_events(self.store.offsets, self.split.train_end)).squeeze(1)
+        train = torch.nonzero(training_target_events(self.store.offsets, self.split.train_end,
+                                                      self.split.train_from)).squeeze(1)
         val = self.store.offsets[self.split.val[:, 0]] + self.split.val[:, 1]
         return FitData(self.data.events, self.data.users, self.store.offsets, self.store.categories, train, val)
 
@@ -120,7 +126,7 @@ class SequenceDataModule(L.LightningDataModule):
         items = self.data.items.sort("dense")
         item_category = torch.zeros(m["num_items"] + 1, dtype=torch.long)
         item_category[1:] = torch.from_numpy(items["category"].cast(int).to_numpy().copy())
-        is_train_target = training_target_events(self.store.offsets, self.split.train_end)
+        is_train_target = training_target_events(self.store.offsets, self.split.train_end, self.split.train_from)
         return DatasetMeta(
             name=self.builder.name,
             num_items=m["num_items"],

@@ -92,17 +92,23 @@ class BatchDataset(Dataset):
 
 class TrainWindows(BatchDataset):
     """One row per window of at most `max_len` training transitions (SASRec-style: the input
-    at every position predicts the next event). A user's training events are cut from the end
-    into consecutive windows, so every training target is used exactly once per epoch."""
+    at every position predicts the next event). A user's training targets are cut from the end
+    into consecutive windows, so every training target is used exactly once per epoch. The
+    targets are the positions `train_from` (default 1) .. train_end-1; earlier events are input
+    only (an update that trains on the new events, with the old ones as history)."""
 
-    def __init__(self, store: EventStore, train_end: torch.Tensor, max_len: int):
+    def __init__(self, store: EventStore, train_end: torch.Tensor, max_len: int,
+                 train_from: torch.Tensor | None = None):
         self.store, self.max_len = store, max_len
         n = train_end.clamp(min=0)
-        windows = torch.where(n >= 2, torch.div(n - 2, max_len, rounding_mode="floor") + 1, 0)
+        first = torch.ones_like(n) if train_from is None else train_from.clamp(min=1)
+        targets = (n - first).clamp(min=0)
+        windows = torch.div(targets + max_len - 1, max_len, rounding_mode="floor")
         self.users = torch.repeat_interleave(torch.arange(n.numel()), windows)
-        first = torch.cumsum(windows, 0) - windows
-        k = torch.arange(self.users.numel()) - first[self.users]
+        start = torch.cumsum(windows, 0) - windows
+        k = torch.arange(self.users.numel()) - start[self.users]
         self.ends = n[self.users] - k * max_len  # exclusive end of the window's events
+        self.first = first[self.users]  # the window's first target position
 
     def __len__(self) -> int:
         return self.users.numel()
@@ -115,21 +121,22 @@ class TrainWindows(BatchDataset):
         items = s.take(s.items, index, valid)
         categories = s.take(s.categories, index, valid)
         behaviors = s.take(s.behaviors, index, valid)
-        has_input = items[:, :-1] > 0  # the first event of a sequence is never a target
+        # the first event of a sequence is never a target, nor an event before train_from
+        position = ends.unsqueeze(1) - self.max_len + torch.arange(self.max_len)
+        target = (items[:, :-1] > 0) & (position >= self.first[rows].unsqueeze(1))
         batch = {
             "items": items[:, :-1],
             "categories": categories[:, :-1],
             "behaviors": behaviors[:, :-1],
-            "target_items": torch.where(has_input, items[:, 1:], 0),
-            "target_categories": torch.where(has_input, categories[:, 1:], 0),
-            "target_behaviors": torch.where(has_input, behaviors[:, 1:], 0),  # for models that re-cut windows
+            "target_items": torch.where(target, items[:, 1:], 0),
+            "target_categories": torch.where(target, categories[:, 1:], 0),
+            "target_behaviors": torch.where(target, behaviors[:, 1:], 0),  # for models that re-cut windows
         }
         return trim_padding(batch, self.max_len)
 
     def lengths(self) -> torch.Tensor:
-        """(rows,) number of real input events of each window (for length bucketing), which is
-        also its number of training targets."""
-        return (self.ends - 1).clamp(max=self.max_len)
+        """(rows,) number of training targets of each window (also its length for bucketing)."""
+        return torch.minimum(self.ends - self.first, torch.tensor(self.max_len))
 
     def num_targets(self) -> int:
         """Training targets over all windows (the per-target loss divisor's numerator)."""

@@ -20,7 +20,10 @@ class Split:
     train_end: torch.Tensor  # (U,) number of leading events usable for training
     val: torch.Tensor  # (K, 2) (user, position) of validation targets
     test: torch.Tensor  # (K', 2) (user, position) of test targets
-    counts: dict[str, int] = field(default_factory=dict)  # facts the split reports (cold users, new items)
+    counts: dict[str, int] = field(default_factory=dict)  # facts the split reports (a window's bounds)
+    # (U,) first position of each user that is a training target (None: 1); the events before it
+    # are input only: an update that learns from the new events alone (research.updates)
+    train_from: torch.Tensor | None = None
 
 
 def event_positions(offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,11 +33,14 @@ def event_positions(offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return users, torch.arange(int(offsets[-1])) - offsets[users]
 
 
-def training_target_events(offsets: torch.Tensor, train_end: torch.Tensor) -> torch.Tensor:
-    """(E,) bool: the events that are training targets, positions 1 .. train_end-1 of every user
-    (a target needs an earlier event, and the split's held-out events are never trained on)."""
+def training_target_events(offsets: torch.Tensor, train_end: torch.Tensor, train_from: torch.Tensor | None = None
+                           ) -> torch.Tensor:
+    """(E,) bool: the events that are training targets, positions max(1, train_from) ..
+    train_end-1 of every user (a target needs an earlier event, and the split's held-out events
+    are never trained on)."""
     users, positions = event_positions(offsets)
-    return (positions >= 1) & (positions < train_end[users])
+    first = 1 if train_from is None else train_from.clamp(min=1)[users]
+    return (positions >= first) & (positions < train_end[users])
 
 
 class LeaveOneOut:
