@@ -19,6 +19,10 @@ The file (see experiments/*.yaml):
     relative_to: {row: Oracle, metrics: [test/category_acc@1]}   (optional: adds, per seed,
                   <metric>_vs_<row> = the row's value / that row's value, e.g. the oracle ceiling)
     layout: long                    (optional: one row per dataset and model, and heatmaps)
+    layout: curves                  (optional: per-window runs, each metric against the window,
+                                     a line per row, a panel per dataset; rows with `ceiling: true`
+                                     (the oracle) drawn dashed and never ranked)
+    entry: research.windows         (optional: the entry point each cell runs; research.train)
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class Cell:
     dataset: str
     seed: int
     overrides: tuple[str, ...]
+    entry: str = "research.train"  # the module each cell runs
 
     def run_dir(self) -> Path:
         try:
@@ -70,8 +75,10 @@ class Cell:
 
 
 SPEC_KEYS = {"title", "name", "seeds", "common", "datasets", "rows", "metrics", "lower_is_better", "published",
-             "relative_to", "protocol", "layout"}
-ENTRY_KEYS = {"rows": {"label", "overrides"}, "published": {"label", "dataset", "values"}}
+             "relative_to", "protocol", "layout", "entry"}
+ENTRY_KEYS = {"rows": {"label", "overrides", "ceiling"}, "published": {"label", "dataset", "values"}}
+ENTRIES = ("research.train", "research.windows")
+LAYOUTS = ("wide", "long", "curves")
 
 
 def cell_name(cfg) -> str:
@@ -97,6 +104,10 @@ def load_spec(path: Path) -> dict:
             if extra:  # `{label: A, B}` in YAML's flow style is two keys: the comma ends the label
                 raise SystemExit(f"error: {path}: {part} entry {entry.get('label')!r} has unknown key {extra[0]!r}"
                                  " (a label with a comma needs quotes)")
+    if spec.setdefault("layout", "wide") not in LAYOUTS:
+        raise SystemExit(f"error: {path}: layout {spec['layout']!r} is not one of {', '.join(LAYOUTS)}")
+    if spec.setdefault("entry", "research.train") not in ENTRIES:
+        raise SystemExit(f"error: {path}: entry {spec['entry']!r} is not one of {', '.join(ENTRIES)}")
     spec.setdefault("name", path.stem)
     spec.setdefault("seeds", [0, 1, 2])
     spec.setdefault("datasets", {"": []})
@@ -140,7 +151,8 @@ def add_relative(spec: dict, results: dict[Cell, dict]) -> None:
 
 def cells(spec: dict) -> list[Cell]:
     return [
-        Cell(row["label"], dataset, seed, (*spec.get("common", []), *overrides, *row["overrides"], f"seed={seed}"))
+        Cell(row["label"], dataset, seed, (*spec.get("common", []), *overrides, *row["overrides"], f"seed={seed}"),
+             spec.get("entry", "research.train"))
         for row in spec["rows"] for dataset, overrides in spec["datasets"].items() for seed in spec["seeds"]
     ]
 
@@ -182,7 +194,7 @@ def run_cell(cell: Cell, run_dir: Path, jobs: int) -> Path:
     if (run_dir / "metrics.json").is_file():
         return run_dir
     # resume=true: a cell interrupted earlier (a killed table) continues from its last epoch
-    command = [sys.executable, "-m", "research.train", *cell.overrides, "logger=csv", "resume=true",
+    command = [sys.executable, "-m", cell.entry, *cell.overrides, "logger=csv", "resume=true",
                "callbacks.progress_bar.refresh_rate=1000", f"hydra.run.dir={run_dir}"]
     with open(run_dir / "stdout.log", "a") as out:
         proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=cell_environment(jobs))
@@ -220,7 +232,7 @@ def summarise(spec: dict, results: dict[Cell, dict]) -> list[dict]:
     for row in spec["rows"]:
         for dataset in spec["datasets"]:
             runs = [m for c, m in results.items() if c.row == row["label"] and c.dataset == dataset]
-            for metric in spec["metrics"]:
+            for metric in reported(spec, runs):
                 values = [r[metric] for r in runs if metric in r]
                 if values:
                     std = statistics.stdev(values) if len(values) > 1 else float("nan")
@@ -233,7 +245,16 @@ def summarise(spec: dict, results: dict[Cell, dict]) -> list[dict]:
     return records
 
 
-ARCHIVED = ("metrics.json", "config.yaml", "run_info.json", "feature_importances.json", "tree_rules.txt")
+def reported(spec: dict, runs: list[dict]) -> list[str]:
+    """The spec's metrics, and under `layout: curves` each one's value in every window."""
+    if spec.get("layout") != "curves":
+        return spec["metrics"]
+    windows = sorted({int(k.split("/")[1]) for run in runs for k in run if k.startswith("window/")})
+    return [*spec["metrics"], *(f"window/{w}/{m}" for m in spec["metrics"] for w in windows)]
+
+
+ARCHIVED = ("metrics.json", "windows.jsonl", "config.yaml", "run_info.json", "feature_importances.json",
+            "tree_rules.txt")
 
 
 def archive(todo: list[Cell], directory: Path) -> None:

@@ -1,7 +1,7 @@
 """Write a summarised table (records of row, dataset, metric, mean, std, n) as markdown, CSV,
 LaTeX (booktabs) and a PNG bar chart with error bars. Best of our rows in bold, second
-underlined; published rows (n = 0), the `relative_to` reference row and the `time/` columns (costs)
-are shown, never ranked."""
+underlined; published rows (n = 0), the `relative_to` reference row, ceiling rows (an oracle) and
+the `time/` columns (costs) are shown, never ranked."""
 
 from __future__ import annotations
 
@@ -26,16 +26,22 @@ def row_labels(spec: dict) -> list[str]:
     return [r["label"] for r in spec["rows"]] + [p["label"] for p in spec.get("published", [])]
 
 
+def ceilings(spec: dict) -> set[str]:
+    """Rows marked `ceiling: true` (an oracle): shown for comparison, never ranked, dashed in curves."""
+    return {row["label"] for row in spec["rows"] if row.get("ceiling")}
+
+
 def ranks(spec: dict, records: list[dict]) -> dict[tuple[str, str, str], int]:
     """(row, dataset, metric) -> 0 for the best of our rows in that column, 1 for the second."""
     out = {}
     lower = set(spec.get("lower_is_better", []))
-    reference = spec.get("relative_to", {}).get("row")  # a ceiling (the oracle) is shown, not ranked
+    # the `relative_to` reference and the ceilings (the oracle) are shown, not ranked
+    shown = {spec.get("relative_to", {}).get("row"), *ceilings(spec)}
     for dataset, metric in columns(spec):
         if metric.startswith("time/"):  # a cost (seconds, epochs), reported beside the scores, not a score
             continue
         ours = [r for r in records if r["dataset"] == dataset and r["metric"] == metric and r["n"] > 0
-                and r["row"] != reference]
+                and r["row"] not in shown]
         ours.sort(key=lambda r: r["mean"], reverse=metric not in lower)
         for place, r in enumerate(ours[:2]):
             out[(r["row"], dataset, metric)] = place
@@ -153,9 +159,40 @@ def heatmaps(spec: dict, records: list[dict], path: Path) -> None:
     save_figure(fig, spec, path)
 
 
+def curves(spec: dict, records: list[dict], path: Path) -> None:
+    """`layout: curves`: each score against the window (mean ± std over seeds), a line per row, a
+    panel per dataset and score; ceiling rows dashed."""
+    index = {(r["row"], r["dataset"], r["metric"]): r for r in records}
+    windows = sorted({int(r["metric"].split("/")[1]) for r in records if r["metric"].startswith("window/")})
+    scores = [m for m in spec["metrics"] if not m.startswith("time/")]
+    panels = [(d, m) for d in spec["datasets"] for m in scores]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 1, 3.6), squeeze=False)
+    dashed = ceilings(spec)
+    for ax, (dataset, metric) in zip(axes[0], panels):
+        for label in (row["label"] for row in spec["rows"]):
+            found = [(w, index[(label, dataset, f"window/{w}/{metric}")]) for w in windows
+                     if (label, dataset, f"window/{w}/{metric}") in index]
+            if not found:
+                continue
+            x = [w for w, _ in found]
+            mean = [r["mean"] for _, r in found]
+            std = [0.0 if math.isnan(r["std"]) else r["std"] for _, r in found]
+            style = {"color": "black", "linestyle": "--"} if label in dashed else {}
+            line, = ax.plot(x, mean, marker="o", markersize=3, label=label, **style)
+            ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                            color=line.get_color(), alpha=0.15)
+        ax.set_xlabel("window")
+        ax.set_title(f"{dataset} {metric}".strip(), fontsize=9)
+        ax.legend(fontsize=7)
+    save_figure(fig, spec, path)
+
+
 def chart(spec: dict, records: list[dict], path: Path) -> None:
     if long_layout(spec):
         heatmaps(spec, records, path)
+        return
+    if spec.get("layout") == "curves":
+        curves(spec, records, path)
         return
     cols = columns(spec)
     labels = row_labels(spec)

@@ -124,6 +124,9 @@ def test_every_table_spec_in_experiments_composes(path):
     ("rows: [{label: two layers, raw weights, overrides: []}]\nmetrics: [val/auc]\n",
      "rows entry 'two layers' has unknown key 'raw weights' (a label with a comma needs quotes)"),
     ("rows: []\nmetrics: [val/auc]\nseed: [0]\n", "unknown key 'seed'"),
+    ("rows: []\nmetrics: [val/auc]\nlayout: curve\n", "layout 'curve' is not one of wide, long, curves"),
+    ("rows: []\nmetrics: [val/auc]\nentry: research.sweep\n",
+     "entry 'research.sweep' is not one of research.train, research.windows"),
 ])
 def test_a_spec_key_that_nothing_reads_is_refused(tmp_path, text, line):
     (tmp_path / "spec.yaml").write_text(text)
@@ -158,3 +161,25 @@ def test_a_cell_is_the_same_cell_wherever_its_data_cache_lives(monkeypatch):
     assert table.Cell(cell.row, cell.dataset, cell.seed, (*cell.overrides, "threads=1")).run_dir() == here
     changed = table.Cell(cell.row, cell.dataset, cell.seed, (*cell.overrides, "optimizer.lr=0.002"))
     assert changed.run_dir() != here  # what the run computes still names the cell
+
+
+def test_a_windowed_table_runs_its_entry_and_draws_each_row_against_the_window(in_tmp):
+    spec = {"name": "drift", "title": "drift", "seeds": [0], "entry": "research.windows", "layout": "curves",
+            "common": ["data=synthetic_drift", "data.builder.num_users=150", "data.builder.num_items=80",
+                       "data.builder.mean_events=20", "split=time_window", "split.windows=3", "task=next_category",
+                       "trainer.max_epochs=1", "model=gru"],
+            "datasets": {"": []},
+            "rows": [{"label": "frozen", "overrides": ["update=frozen"]},
+                     {"label": "retrain", "overrides": ["update=retrain"]},
+                     {"label": "Oracle", "overrides": ["model=oracle", "update=frozen"], "ceiling": True}],
+            "metrics": ["test/category_acc@1", "time/update_seconds"], "mask_history": [True]}
+    results = table.run_all(table.cells(spec), jobs=1)
+    records = table.summarise(spec, results)
+    by = {(r["row"], r["metric"]): r["mean"] for r in records}
+    for row in ("frozen", "retrain", "Oracle"):  # every window of every row, and their mean
+        per_window = [by[(row, f"window/{w}/test/category_acc@1")] for w in range(3)]
+        assert by[(row, "test/category_acc@1")] == pytest.approx(sum(per_window) / 3)
+    assert by[("Oracle", "time/update_seconds")] == 0 < by[("frozen", "time/update_seconds")]
+    assert not any(row == "Oracle" for row, _, _ in ranks(spec, records))  # a ceiling is not ranked
+    md, _, _, png = render(spec, records, in_tmp / "results" / "drift", "cmd")
+    assert "| Oracle | " in md.read_text() and png.stat().st_size > 0
