@@ -43,7 +43,7 @@ for _key in ("WANDB_SILENT", "WANDB_X_DISABLE_STATS"):
     os.environ.setdefault(_key, "true")
 
 
-def provenance() -> dict:
+def provenance(entry: str = "research.train") -> dict:
     """What produced a run: the command line and the code's git commit (if any)."""
     def git(*args: str) -> str:
         try:
@@ -52,7 +52,7 @@ def provenance() -> dict:
         except (OSError, subprocess.SubprocessError):  # no git, or it hangs: provenance stays empty
             return ""
 
-    return {"command": " ".join(["python -m research.train", *sys.argv[1:]]), "git_commit": git("rev-parse", "HEAD"),
+    return {"command": " ".join([f"python -m {entry}", *sys.argv[1:]]), "git_commit": git("rev-parse", "HEAD"),
             "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 

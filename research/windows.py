@@ -33,7 +33,7 @@ from research.io import write_json
 from research.models import FittedOnData
 from research.module import RecModule
 from research.tasks import check_supported
-from research.train import build_datamodule, build_module, guarded, provenance
+from research.train import build_datamodule, build_module, guarded, machine, provenance
 from research.updates import Update
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,8 @@ def fit(cfg: DictConfig, module: RecModule, datamodule, out: Path, max_epochs: i
     return time.perf_counter() - t0, int(timer.summary()["time/epochs"])
 
 
-def evaluate(cfg: DictConfig, module: RecModule, datamodule) -> dict[str, float]:
-    trainer = instantiate(cfg.trainer, callbacks=[], logger=False, enable_progress_bar=False)
-    results = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+def evaluate(tester: L.Trainer, module: RecModule, datamodule) -> dict[str, float]:
+    results = tester.test(module, datamodule=datamodule, verbose=False)[0]
     return {k: float(v) for k, v in results.items() if k.startswith("test/")}
 
 
@@ -101,7 +100,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     update: Update = instantiate(cfg["update"])  # cfg.update is the mapping method
     datamodule = build_datamodule(cfg)
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
-    write_json(out / "run_info.json", provenance())
+    tester = instantiate(cfg.trainer, callbacks=[], logger=False, enable_progress_bar=False)
+    write_json(out / "run_info.json", provenance("research.windows") | machine(tester))
     store, module, previous, rows = datamodule.store, None, None, []
     (out / "windows.jsonl").unlink(missing_ok=True)
     for window in range(windows.windows):
@@ -118,7 +118,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 module.targets_per_batch = datamodule.targets_per_batch
             seconds, epochs = fit(cfg, module, datamodule, out / "windows" / str(window), step.max_epochs)
             targets, previous = datamodule.train_set.num_targets(), split
-        row = {"window": window, **evaluate(cfg, module, datamodule), "time/update_seconds": seconds,
+        row = {"window": window, **evaluate(tester, module, datamodule), "time/update_seconds": seconds,
                "time/update_epochs": epochs, "update_targets": targets, "split": datamodule.split_counts()}
         log.info("window %d: %s", window, ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith("test/")
                                                      and k.count("/") == 1))
