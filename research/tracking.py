@@ -5,11 +5,14 @@ user's state and returns the current next-category distribution and a migration 
     out = tracker.update(users, items, behaviors)                # tensors of dense ids, time order
 
 Recurrent models (those with `step`, e.g. GRU4Rec/LSTM) update a hidden state per user in
-O(1) per event; other models keep a bounded window of each user's last `max_len` events and
-re-encode it. The distribution is the one evaluation scores (`SequenceRecModule.
-category_log_probs`), so a tracked prediction equals the evaluated one. A user is flagged as
-migrating when the most-likely category changes and the new one leads the old by at least
-`min_margin` probability.
+O(1) per event; other models re-encode a bounded window of each user's last `max_len` events,
+which the tracker keeps for every model. `swap(module)` puts a model updated on new data (a
+research.windows update) into the running tracker without losing any user: a recurrent model's
+states are re-encoded from each user's window (the old model's states mean nothing to the new
+weights), a window model simply reads the windows with the new weights. The distribution is
+the one evaluation scores (`SequenceRecModule.category_log_probs`), so a tracked prediction
+equals the evaluated one. A user is flagged as migrating when the most-likely category changes
+and the new one leads the old by at least `min_margin` probability.
 """
 
 from __future__ import annotations
@@ -72,11 +75,8 @@ class TrackerOutput:
 
 class InterestTracker:
     def __init__(self, module: SequenceRecModule, max_len: int, min_margin: float = 0.1):
-        self.module = module.eval()
-        self.model = module.model
         self.max_len, self.min_margin = max_len, min_margin
-        self.item_category = module.item_category.cpu()
-        self.recurrent = isinstance(self.model, Recurrent)
+        self._use(module)
         self.slots = UserSlots()
         self.top = torch.zeros(0, dtype=torch.long)
         self.window_items = torch.zeros(0, max_len, dtype=torch.long)
@@ -92,41 +92,71 @@ class InterestTracker:
         module, datamodule = load_run(run_dir, checkpoint)
         return cls(module, datamodule.max_len, min_margin), datamodule
 
+    def _use(self, module: SequenceRecModule) -> None:
+        self.module = module.eval()
+        self.model = module.model
+        self.item_category = module.item_category.cpu()
+        self.recurrent = isinstance(self.model, Recurrent)
+
+    @torch.no_grad()
+    def swap(self, module: SequenceRecModule) -> None:
+        """Continue with `module` (the same catalogue, new weights): every user keeps their events
+        (the last `max_len`), their state is rebuilt under the new model, and their current top
+        category becomes the new model's, so the swap itself flags no migration."""
+        self._use(module)
+        self.state = None
+        seen = torch.nonzero(self.window_items[:, -1] > 0).squeeze(1)  # windows end at the latest event
+        if seen.numel() == 0:
+            return
+        if self.recurrent:  # one step per window position; padding leaves a user's state as it is
+            for t in range(self.max_len):
+                users = seen[self.window_items[seen, t] > 0]
+                if users.numel():
+                    h = self._step(users, self.window_items[users, t], self.window_behaviors[users, t])
+        else:
+            h = self._read_windows(seen)
+        self.top[seen] = self.module.next_category_log_probs(h).argmax(1)  # h: every seen user's last output
+
     def _grow(self, size: int) -> None:
         extra = size - self.top.numel()
         if extra <= 0:
             return
         self.top = torch.cat([self.top, torch.zeros(extra, dtype=torch.long)])
-        if not self.recurrent:
-            pad = torch.zeros(extra, self.max_len, dtype=torch.long)
-            self.window_items = torch.cat([self.window_items, pad])
-            self.window_behaviors = torch.cat([self.window_behaviors, pad])
+        pad = torch.zeros(extra, self.max_len, dtype=torch.long)
+        self.window_items = torch.cat([self.window_items, pad])
+        self.window_behaviors = torch.cat([self.window_behaviors, pad])
+
+    def _step(self, slots: torch.Tensor, items: torch.Tensor, behaviors: torch.Tensor) -> torch.Tensor:
+        """Recurrent models: advance these users' states by one event -> (n, H) outputs."""
+        batch = {"items": items[:, None], "categories": self.item_category[items][:, None],
+                 "behaviors": behaviors[:, None]}
+        if self.state is None:
+            h, state = self.model.step(batch, None)
+            states = state if isinstance(state, tuple) else (state,)
+            self.state = tuple(s.new_zeros(s.size(0), self.top.numel(), s.size(2)) for s in states)
+        else:
+            if self.state[0].size(1) < self.top.numel():  # room for new users: zero state = no events
+                grow = self.top.numel() - self.state[0].size(1)
+                self.state = tuple(torch.cat([s, s.new_zeros(s.size(0), grow, s.size(2))], 1) for s in self.state)
+            previous = tuple(s[:, slots] for s in self.state)
+            h, state = self.model.step(batch, previous if len(previous) > 1 else previous[0])
+            states = state if isinstance(state, tuple) else (state,)
+        for full, new in zip(self.state, states):
+            full[:, slots] = new
+        return h
+
+    def _read_windows(self, slots: torch.Tensor) -> torch.Tensor:
+        """Window models: encode these users' windows -> (n, H) outputs after their last event."""
+        items, behaviors = self.window_items[slots], self.window_behaviors[slots]
+        batch = trim_padding({"items": items, "categories": self.item_category[items], "behaviors": behaviors},
+                             self.max_len)
+        return latest_output(self.model, batch)
 
     def _encode(self, slots: torch.Tensor, items: torch.Tensor, behaviors: torch.Tensor) -> torch.Tensor:
         """Advance these users (each once) by their event -> (n, H) model output after it."""
-        if self.recurrent:
-            batch = {"items": items[:, None], "categories": self.item_category[items][:, None],
-                     "behaviors": behaviors[:, None]}
-            if self.state is None:
-                h, state = self.model.step(batch, None)
-                states = state if isinstance(state, tuple) else (state,)
-                self.state = tuple(s.new_zeros(s.size(0), self.top.numel(), s.size(2)) for s in states)
-            else:
-                if self.state[0].size(1) < self.top.numel():  # room for new users: zero state = no events
-                    grow = self.top.numel() - self.state[0].size(1)
-                    self.state = tuple(torch.cat([s, s.new_zeros(s.size(0), grow, s.size(2))], 1) for s in self.state)
-                previous = tuple(s[:, slots] for s in self.state)
-                h, state = self.model.step(batch, previous if len(previous) > 1 else previous[0])
-                states = state if isinstance(state, tuple) else (state,)
-            for full, new in zip(self.state, states):
-                full[:, slots] = new
-            return h
-        items_w = torch.cat([self.window_items[slots, 1:], items[:, None]], 1)
-        behaviors_w = torch.cat([self.window_behaviors[slots, 1:], behaviors[:, None]], 1)
-        self.window_items[slots], self.window_behaviors[slots] = items_w, behaviors_w
-        batch = trim_padding({"items": items_w, "categories": self.item_category[items_w], "behaviors": behaviors_w},
-                             self.max_len)
-        return latest_output(self.model, batch)
+        self.window_items[slots] = torch.cat([self.window_items[slots, 1:], items[:, None]], 1)
+        self.window_behaviors[slots] = torch.cat([self.window_behaviors[slots, 1:], behaviors[:, None]], 1)
+        return self._step(slots, items, behaviors) if self.recurrent else self._read_windows(slots)
 
     @torch.no_grad()
     def update(self, users: torch.Tensor, items: torch.Tensor, behaviors: torch.Tensor | None = None) -> TrackerOutput:

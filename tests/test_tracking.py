@@ -125,3 +125,41 @@ def test_track_replays_an_events_file_counting_unknown_items(make_cfg, tmp_path)
     events.drop("timestamp").write_csv(tmp_path / "bad.csv")
     with pytest.raises(SystemExit, match="bad.csv: missing column\\(s\\) \\['timestamp'\\]"):
         main([str(tmp_path / "run"), "--events", str(tmp_path / "bad.csv")])
+
+
+@pytest.mark.parametrize(("model", "task"), [("gru", "next_item"), ("lstm", "next_category"), ("sasrec", "next_item")])
+def test_a_model_swapped_into_a_running_tracker_keeps_every_users_history(model, task, make_cfg):
+    """After swap(new), every prediction is the new model's on the user's events: a recurrent
+    state re-encoded from the last MAX_LEN events before the swap, then stepped on; a window
+    model's window read with the new weights. Nothing is lost, and the swap flags nothing."""
+    cfg = make_cfg(f"model={model}", f"task={task}", f"datamodule.max_len={MAX_LEN}", *TINY_SYNTHETIC)
+    datamodule = build_datamodule(cfg)
+    torch.manual_seed(0)
+    old = build_module(cfg, datamodule.meta).eval()
+    torch.manual_seed(1)
+    new = build_module(cfg, datamodule.meta).eval()
+    store, before, after = datamodule.store, 9, 3  # 9 > MAX_LEN: the windows are cut
+    users = torch.nonzero(store.lengths >= before + after).squeeze(1)[:3]
+    assert users.numel() == 3
+    tracker = InterestTracker(old, max_len=MAX_LEN)
+
+    def feed(t: int):
+        flat = store.offsets[users] + t
+        return tracker.update(users, store.items[flat], store.behaviors[flat])
+
+    for t in range(before):
+        feed(t)
+    tracker.swap(new)
+    recurrent = isinstance(new.model, Recurrent)
+    with torch.no_grad():
+        for user, slot in zip(users.tolist(), tracker.slots.lookup(users).tolist()):  # the swap flags nothing:
+            seen = slice(int(store.offsets[user]), int(store.offsets[user]) + before)  # each top is the new model's
+            assert tracker.top[slot] == reencoded(new, store.items[seen], store.behaviors[seen], MAX_LEN).argmax()
+        for t in range(before, before + after):
+            out = feed(t)
+            for i, user in enumerate(users.tolist()):
+                first = int(store.offsets[user])
+                history = slice(first, first + t + 1)
+                width = MAX_LEN + t - before + 1 if recurrent else MAX_LEN
+                expected = reencoded(new, store.items[history], store.behaviors[history], width)
+                torch.testing.assert_close(out.distribution[i], expected, rtol=1e-4, atol=1e-6)
