@@ -161,14 +161,15 @@ def heatmaps(spec: dict, records: list[dict], path: Path) -> None:
 
 def curves(spec: dict, records: list[dict], path: Path) -> None:
     """`layout: curves`: each score against the window (mean ± std over seeds), a line per row, a
-    panel per dataset and score; ceiling rows dashed."""
+    panel per dataset (down) and score (across); ceiling rows dashed."""
     index = {(r["row"], r["dataset"], r["metric"]): r for r in records}
     windows = sorted({int(r["metric"].split("/")[1]) for r in records if r["metric"].startswith("window/")})
     scores = [m for m in spec["metrics"] if not m.startswith("time/")]
-    panels = [(d, m) for d in spec["datasets"] for m in scores]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 1, 3.6), squeeze=False)
+    datasets = list(spec["datasets"])
+    fig, axes = plt.subplots(len(datasets), len(scores), figsize=(4.2 * len(scores) + 1, 3.4 * len(datasets)),
+                             squeeze=False)
     dashed = ceilings(spec)
-    for ax, (dataset, metric) in zip(axes[0], panels):
+    for ax, (dataset, metric) in zip(axes.flat, [(d, m) for d in datasets for m in scores]):
         for label in (row["label"] for row in spec["rows"]):
             found = [(w, index[(label, dataset, f"window/{w}/{metric}")]) for w in windows
                      if (label, dataset, f"window/{w}/{metric}") in index]
