@@ -144,7 +144,9 @@ def build_module(cfg: DictConfig, meta, targets_per_batch: float = 1.0) -> RecMo
     )
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
+def start(cfg: DictConfig) -> tuple[Path, Task]:
+    """What every entry point that trains does first, before any data is built: the run folder,
+    the threads, every check of the config, the seed. Returns the folder and the task."""
     out = Path(cfg.paths.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     if cfg.get("threads"):
@@ -153,7 +155,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
     check_objective(cfg, HydraConfig.get().runtime.choices.get("loss") if HydraConfig.initialized() else None)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     task: Task = instantiate(cfg.task)
-    check_supported(get_class(cfg.model._target_), task.name)  # before any data is built
+    check_supported(get_class(cfg.model._target_), task.name)
+    return out, task
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    out, task = start(cfg)
     if cfg.eval.migration_latency and not get_class(cfg.split._target_).consecutive_targets:
         raise IncompatibleConfig(f"eval.migration_latency needs consecutive targets per user (split=user_holdout); "
                                  f"split {cfg.split._target_.rsplit('.', 1)[-1]} has one per user")

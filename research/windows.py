@@ -26,14 +26,13 @@ from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from research.callbacks import AtomicCheckpointIO, EpochTimer
-from research.config import check, precheck
+from research.config import precheck
 from research.data.splits import TimeWindows
 from research.errors import IncompatibleConfig
 from research.io import write_json
 from research.models import FittedOnData
 from research.module import RecModule
-from research.tasks import check_supported
-from research.train import build_datamodule, build_module, guarded, machine, provenance
+from research.train import build_datamodule, build_module, guarded, machine, provenance, start
 from research.updates import Update
 
 log = logging.getLogger(__name__)
@@ -83,19 +82,13 @@ def summary(rows: list[dict]) -> dict[str, float]:
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
-    out = Path(cfg.paths.output_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
-    check(cfg)
     if cfg.get("update") is None:
         raise IncompatibleConfig("research.windows needs an update strategy: "
                                  "update=frozen, retrain, finetune or replay")
     if not issubclass(get_class(cfg.split._target_), TimeWindows):
         split = cfg.split._target_.rsplit(".", 1)[-1]
         raise IncompatibleConfig(f"research.windows needs split=time_window, not {split}")
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    check_supported(get_class(cfg.model._target_), cfg.task.name)
+    out, _ = start(cfg)
     windows: TimeWindows = instantiate(cfg.split)
     update: Update = instantiate(cfg["update"])  # cfg.update is the mapping method
     datamodule = build_datamodule(cfg)
