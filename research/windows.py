@@ -38,15 +38,16 @@ from research.updates import Update
 log = logging.getLogger(__name__)
 
 
-def fit(cfg: DictConfig, module: RecModule, datamodule, out: Path, max_epochs: int | None) -> tuple[float, int]:
+def fit(cfg: DictConfig, module: RecModule, datamodule, out: Path, max_epochs: int | None) -> tuple[float, int, int]:
     """Train `module` on the datamodule's current split (early stopping on its validation
-    targets, within `max_epochs` when given) and keep its best epoch: (seconds, epochs)."""
+    targets, within `max_epochs` when given) and keep its best epoch: (seconds, epochs, the
+    training targets it learnt from)."""
     t0 = time.perf_counter()
     if isinstance(module.model, FittedOnData):  # fitted outside gradient descent (tree models)
         module.model.fit_data(datamodule.fit_data())
-        return time.perf_counter() - t0, 0
-    if not module.trainable:
-        return 0.0, 0
+        return time.perf_counter() - t0, 0, datamodule.train_set.num_targets()
+    if not module.trainable:  # the oracle, the rule baselines: nothing to learn
+        return 0.0, 0, 0
     window_cfg = cfg.copy()
     OmegaConf.update(window_cfg, "paths.output_dir", str(out))  # this update's checkpoints
     interactive = sys.stdout.isatty()
@@ -59,7 +60,7 @@ def fit(cfg: DictConfig, module: RecModule, datamodule, out: Path, max_epochs: i
     trainer.fit(module, datamodule=datamodule, weights_only=True)
     best = next(c for c in trainer.checkpoint_callbacks if c.monitor).best_model_path
     module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
-    return time.perf_counter() - t0, int(timer.summary()["time/epochs"])
+    return time.perf_counter() - t0, int(timer.summary()["time/epochs"]), datamodule.train_set.num_targets()
 
 
 def evaluate(tester: L.Trainer, module: RecModule, datamodule) -> dict[str, float]:
@@ -109,8 +110,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 module = build_module(cfg, datamodule.meta, datamodule.targets_per_batch)
             else:  # the loss divisor of the new rows (loss.weighting=target)
                 module.targets_per_batch = datamodule.targets_per_batch
-            seconds, epochs = fit(cfg, module, datamodule, out / "windows" / str(window), step.max_epochs)
-            targets, previous = datamodule.train_set.num_targets(), split
+            seconds, epochs, targets = fit(cfg, module, datamodule, out / "windows" / str(window), step.max_epochs)
+            previous = split
         row = {"window": window, **evaluate(tester, module, datamodule), "time/update_seconds": seconds,
                "time/update_epochs": epochs, "update_targets": targets, "split": datamodule.split_counts()}
         log.info("window %d: %s", window, ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith("test/")

@@ -181,6 +181,8 @@ def test_a_windowed_table_runs_its_entry_and_draws_each_row_against_the_window(i
         per_window = [by[(row, f"window/{w}/test/category_acc@1")] for w in range(3)]
         assert by[(row, "test/category_acc@1")] == pytest.approx(sum(per_window) / 3)
     assert by[("Oracle", "time/update_seconds")] == 0 < by[("frozen", "time/update_seconds")]
+    oracle = next(c for c in results if c.row == "Oracle").run_dir() / "windows.jsonl"
+    assert [json.loads(line)["update_targets"] for line in oracle.read_text().splitlines()] == [0, 0, 0]
     assert not any(row == "Oracle" for row, _, _ in ranks(spec, records))  # a ceiling is not ranked
     md, _, _, png = render(spec, records, in_tmp / "results" / "drift", "cmd")
     assert "| Oracle | " in md.read_text() and png.stat().st_size > 0
