@@ -164,7 +164,8 @@ def curves(spec: dict, records: list[dict], path: Path) -> None:
     panel per dataset (down) and score (across); ceiling rows dashed."""
     index = {(r["row"], r["dataset"], r["metric"]): r for r in records}
     windows = sorted({int(r["metric"].split("/")[1]) for r in records if r["metric"].startswith("window/")})
-    scores = [m for m in spec["metrics"] if not m.startswith("time/")]
+    per_window = {r["metric"].split("/", 2)[2] for r in records if r["metric"].startswith("window/")}
+    scores = [m for m in spec["metrics"] if m in per_window and not m.startswith("time/")]  # not the _vs_ ratios
     datasets = list(spec["datasets"])
     fig, axes = plt.subplots(len(datasets), len(scores), figsize=(4.2 * len(scores) + 1, 3.4 * len(datasets)),
                              squeeze=False)

@@ -173,8 +173,11 @@ def test_a_windowed_table_runs_its_entry_and_draws_each_row_against_the_window(i
             "rows": [{"label": "frozen", "overrides": ["update=frozen"]},
                      {"label": "retrain", "overrides": ["update=retrain"]},
                      {"label": "Oracle", "overrides": ["model=oracle", "update=frozen"], "ceiling": True}],
-            "metrics": ["test/category_acc@1", "time/update_seconds"], "mask_history": [True]}
+            "metrics": ["test/category_acc@1", "time/update_seconds"], "mask_history": [True],
+            "relative_to": {"row": "retrain", "metrics": ["test/category_acc@1"]}}
+    spec["metrics"] = [*spec["metrics"], *table.relative_names(spec["relative_to"]).values()]
     results = table.run_all(table.cells(spec), jobs=1)
+    table.add_relative(spec, results)
     records = table.summarise(spec, results)
     by = {(r["row"], r["metric"]): r["mean"] for r in records}
     for row in ("frozen", "retrain", "Oracle"):  # every window of every row, and their mean
@@ -186,3 +189,5 @@ def test_a_windowed_table_runs_its_entry_and_draws_each_row_against_the_window(i
     assert not any(row == "Oracle" for row, _, _ in ranks(spec, records))  # a ceiling is not ranked
     md, _, _, png = render(spec, records, in_tmp / "results" / "drift", "cmd")
     assert "| Oracle | " in md.read_text() and png.stat().st_size > 0
+    from matplotlib import image  # one panel per score with curves: the _vs_ ratios have none
+    assert image.imread(png).shape[1] < 6 * 120  # 1 panel (4.2 + 1 inches at 120 dpi), not 2
