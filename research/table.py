@@ -61,7 +61,7 @@ class Cell:
     dataset: str
     seed: int
     overrides: tuple[str, ...]
-    entry: str = "research.train"  # the module each cell runs
+    entry: str = "research.train"  # the module each cell runs: one of ENTRIES, the first by default
 
     def run_dir(self) -> Path:
         try:
@@ -77,7 +77,7 @@ class Cell:
 SPEC_KEYS = {"title", "name", "seeds", "common", "datasets", "rows", "metrics", "lower_is_better", "published",
              "relative_to", "protocol", "layout", "entry"}
 ENTRY_KEYS = {"rows": {"label", "overrides", "ceiling"}, "published": {"label", "dataset", "values"}}
-ENTRIES = ("research.train", "research.windows")
+ENTRIES = (Cell.entry, "research.windows")
 LAYOUTS = ("wide", "long", "curves")
 
 
@@ -106,7 +106,7 @@ def load_spec(path: Path) -> dict:
                                  " (a label with a comma needs quotes)")
     if spec.setdefault("layout", "wide") not in LAYOUTS:
         raise SystemExit(f"error: {path}: layout {spec['layout']!r} is not one of {', '.join(LAYOUTS)}")
-    if spec.setdefault("entry", "research.train") not in ENTRIES:
+    if spec.setdefault("entry", Cell.entry) not in ENTRIES:
         raise SystemExit(f"error: {path}: entry {spec['entry']!r} is not one of {', '.join(ENTRIES)}")
     spec.setdefault("name", path.stem)
     spec.setdefault("seeds", [0, 1, 2])
@@ -152,7 +152,7 @@ def add_relative(spec: dict, results: dict[Cell, dict]) -> None:
 def cells(spec: dict) -> list[Cell]:
     return [
         Cell(row["label"], dataset, seed, (*spec.get("common", []), *overrides, *row["overrides"], f"seed={seed}"),
-             spec.get("entry", "research.train"))
+             spec.get("entry", Cell.entry))
         for row in spec["rows"] for dataset, overrides in spec["datasets"].items() for seed in spec["seeds"]
     ]
 

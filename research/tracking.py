@@ -79,8 +79,9 @@ class InterestTracker:
         self._use(module)
         self.slots = UserSlots()
         self.top = torch.zeros(0, dtype=torch.long)
-        self.window_items = torch.zeros(0, max_len, dtype=torch.long)
-        self.window_behaviors = torch.zeros(0, max_len, dtype=torch.long)
+        # every user's last max_len events (int32: half the memory; ids are cast back when read)
+        self.window_items = torch.zeros(0, max_len, dtype=torch.int32)
+        self.window_behaviors = torch.zeros(0, max_len, dtype=torch.int32)
         self.state: tuple[torch.Tensor, ...] | None = None  # recurrent: (layers, slots, H) per tensor
 
     @classmethod
@@ -112,7 +113,7 @@ class InterestTracker:
             for t in range(self.max_len):
                 users = seen[self.window_items[seen, t] > 0]
                 if users.numel():
-                    h = self._step(users, self.window_items[users, t], self.window_behaviors[users, t])
+                    h = self._step(users, self.window_items[users, t].long(), self.window_behaviors[users, t].long())
         else:
             h = self._read_windows(seen)
         self.top[seen] = self.module.next_category_log_probs(h).argmax(1)  # h: every seen user's last output
@@ -122,7 +123,7 @@ class InterestTracker:
         if extra <= 0:
             return
         self.top = torch.cat([self.top, torch.zeros(extra, dtype=torch.long)])
-        pad = torch.zeros(extra, self.max_len, dtype=torch.long)
+        pad = torch.zeros(extra, self.max_len, dtype=self.window_items.dtype)
         self.window_items = torch.cat([self.window_items, pad])
         self.window_behaviors = torch.cat([self.window_behaviors, pad])
 
@@ -147,15 +148,16 @@ class InterestTracker:
 
     def _read_windows(self, slots: torch.Tensor) -> torch.Tensor:
         """Window models: encode these users' windows -> (n, H) outputs after their last event."""
-        items, behaviors = self.window_items[slots], self.window_behaviors[slots]
+        items, behaviors = self.window_items[slots].long(), self.window_behaviors[slots].long()
         batch = trim_padding({"items": items, "categories": self.item_category[items], "behaviors": behaviors},
                              self.max_len)
         return latest_output(self.model, batch)
 
     def _encode(self, slots: torch.Tensor, items: torch.Tensor, behaviors: torch.Tensor) -> torch.Tensor:
         """Advance these users (each once) by their event -> (n, H) model output after it."""
-        self.window_items[slots] = torch.cat([self.window_items[slots, 1:], items[:, None]], 1)
-        self.window_behaviors[slots] = torch.cat([self.window_behaviors[slots, 1:], behaviors[:, None]], 1)
+        stored = self.window_items.dtype
+        self.window_items[slots] = torch.cat([self.window_items[slots, 1:], items[:, None].to(stored)], 1)
+        self.window_behaviors[slots] = torch.cat([self.window_behaviors[slots, 1:], behaviors[:, None].to(stored)], 1)
         return self._step(slots, items, behaviors) if self.recurrent else self._read_windows(slots)
 
     @torch.no_grad()

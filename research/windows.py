@@ -98,8 +98,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     write_json(out / "run_info.json", provenance("research.windows") | machine(tester))
     store, module, previous, rows = datamodule.store, None, None, []
     (out / "windows.jsonl").unlink(missing_ok=True)
-    for window in range(windows.windows):
-        split = windows.split(window, store.timestamps, store.offsets)
+    for window, split in enumerate(windows.splits(store.timestamps, store.offsets)):
         step = update.step(split, previous, cfg.seed)
         seconds, epochs, targets = 0.0, 0, 0
         if step is None:

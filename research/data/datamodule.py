@@ -88,13 +88,17 @@ class SequenceDataModule(L.LightningDataModule):
             self.builder.name, self.store.lengths.numel(), self.meta.num_items, self.meta.num_categories,
             len(self.train_set), type(self.train_set).__name__, len(self.val_set), len(self.test_set),
         )
+        self.counts = self._count_split()  # one pass per split: logged here, reported by the entry points
         log.info("%s: split counts: %s", self.builder.name,
-                 ", ".join(f"{name} {count}" for name, count in self.split_counts().items()))
+                 ", ".join(f"{name} {count}" for name, count in self.counts.items()))
 
     def split_counts(self) -> dict[str, int]:
         """What the split reports (a time window's bounds), and how many validation and test
         targets belong to users without a training event (cold) or are items that no training
         event has (unseen): kept and scored like the others, and counted here."""
+        return dict(self.counts)
+
+    def _count_split(self) -> dict[str, int]:
         s, split = self.store, self.split
         users, positions = event_positions(s.offsets)
         known = torch.zeros(self.meta.num_items + 1, dtype=torch.bool)

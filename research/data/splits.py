@@ -7,6 +7,7 @@ validation and test targets. A target at position p is predicted from events 0 .
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -24,6 +25,12 @@ class Split:
     # (U,) first position of each user that is a training target (None: 1); the events before it
     # are input only: an update that learns from the new events alone (research.updates)
     train_from: torch.Tensor | None = None
+
+
+def time_at(ordered: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
+    """The timestamps below which about `shares` of the events lie (event-count quantiles of the
+    sorted `ordered`), read off the sort: torch.quantile refuses logs above 16M events."""
+    return ordered[(shares * ordered.numel()).long().clamp(max=ordered.numel() - 1)]
 
 
 def event_positions(offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,9 +81,9 @@ class GlobalTimeSplit:
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
 
     def __call__(self, lengths: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor) -> Split:
-        ts = timestamps.double()
-        t_val = torch.quantile(ts, 1 - self.val_fraction - self.test_fraction).item()
-        t_test = torch.quantile(ts, 1 - self.test_fraction).item()
+        ts = timestamps
+        shares = torch.tensor([1 - self.val_fraction - self.test_fraction, 1 - self.test_fraction], dtype=torch.float64)
+        t_val, t_test = time_at(ts.sort().values, shares)
         users, positions = event_positions(offsets)
         train_end = torch.zeros_like(lengths).index_add_(0, users, (ts < t_val).long())
         eligible = positions >= 1  # a target needs at least one earlier event
@@ -137,14 +144,13 @@ class TimeWindows:
             raise ValueError(f"split.window={window}: the split has windows 0 .. {self.windows - 1}")
         self.start, self.cut_times, self.window, self.val_fraction = start, cut_times, window, val_fraction
 
-    def cuts(self, timestamps: torch.Tensor) -> torch.Tensor:
-        """(windows + 1,) t_0 .. t_k; the last lies past the last event."""
+    def cuts(self, ordered: torch.Tensor) -> torch.Tensor:
+        """(windows + 1,) t_0 .. t_k of the sorted timestamps `ordered`; the last lies past the
+        last event."""
         if self.cut_times is not None:
             return torch.tensor(self.cut_times, dtype=torch.long)
-        ordered = timestamps.sort().values
         shares = self.start + (1 - self.start) * torch.arange(self.windows + 1, dtype=torch.float64) / self.windows
-        at = (shares * ordered.numel()).long().clamp(max=ordered.numel() - 1)
-        cuts = ordered[at]
+        cuts = time_at(ordered, shares)
         cuts[-1] = ordered[-1] + 1
         if bool((cuts[1:] <= cuts[:-1]).any()):
             raise ValueError(f"time-window split: {self.windows} windows after the first {self.start:g} of the "
@@ -152,16 +158,24 @@ class TimeWindows:
         return cuts
 
     def __call__(self, lengths: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor) -> Split:
-        return self.split(self.window, timestamps, offsets)
+        ordered = timestamps.sort().values
+        return self.split(self.window, self.cuts(ordered), ordered, timestamps, offsets)
 
-    def split(self, window: int, timestamps: torch.Tensor, offsets: torch.Tensor) -> Split:
-        cuts = self.cuts(timestamps)
+    def splits(self, timestamps: torch.Tensor, offsets: torch.Tensor) -> Iterator[Split]:
+        """Every window's split in turn, from one sort of the log's timestamps."""
+        ordered = timestamps.sort().values
+        cuts = self.cuts(ordered)
+        for window in range(self.windows):
+            yield self.split(window, cuts, ordered, timestamps, offsets)
+
+    def split(self, window: int, cuts: torch.Tensor, ordered: torch.Tensor, timestamps: torch.Tensor,
+              offsets: torch.Tensor) -> Split:
         begin, end = cuts[window], cuts[window + 1]
         past = timestamps < begin
-        if not bool(past.any()):
+        known = int(torch.searchsorted(ordered, begin))  # ordered[:known]: the events before the window, sorted
+        if known == 0:
             raise ValueError(f"time-window split: no event before window {window} to learn from")
-        ordered = timestamps[past].sort().values
-        val_from = ordered[min(int((1 - self.val_fraction) * ordered.numel()), ordered.numel() - 1)]
+        val_from = ordered[min(int((1 - self.val_fraction) * known), known - 1)]
         users, positions = event_positions(offsets)
         learn = (timestamps < val_from).long()
         train_end = torch.zeros(offsets.numel() - 1, dtype=torch.long).index_add_(0, users, learn)

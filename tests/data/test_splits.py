@@ -34,7 +34,8 @@ def test_global_time_split_never_trains_on_events_after_the_cutoff():
     timestamps = torch.tensor([0, 10, 20, 30, 40, 5, 15, 25, 35, 45])
     split = GlobalTimeSplit(val_fraction=0.2, test_fraction=0.2)(lengths, timestamps, offsets_of(lengths))
     offsets = offsets_of(lengths)
-    t_val = torch.quantile(timestamps.double(), 0.6)
+    t_val = 30  # 60% of the events (6 of 10) lie before it
+    assert int(split.train_end.sum()) == 6 and len(split.val) == len(split.test) == 2
     for u in range(2):
         train_ts = timestamps[offsets[u]:offsets[u] + split.train_end[u]]
         assert bool((train_ts < t_val).all())
@@ -45,6 +46,13 @@ def test_global_time_split_never_trains_on_events_after_the_cutoff():
     val_ts = timestamps[offsets[split.val[:, 0]] + split.val[:, 1]]
     test_ts = timestamps[offsets[split.test[:, 0]] + split.test[:, 1]]
     assert val_ts.max() < test_ts.min()
+
+
+def test_global_time_split_takes_a_log_above_torch_quantiles_limit_of_16m_events():
+    lengths = torch.tensor([2**23, 2**23 + 2])  # torch.quantile refuses more than 2**24 values
+    timestamps = torch.cat([torch.arange(2**23) * 2, torch.arange(2**23 + 2) * 2 + 1])
+    split = GlobalTimeSplit(val_fraction=0.25, test_fraction=0.25)(lengths, timestamps, offsets_of(lengths))
+    assert split.train_end.tolist() == [2**22 + 1, 2**22]  # the events before the median time, 2**23 + 1
 
 
 def test_user_holdout_never_trains_on_a_held_out_user_and_targets_their_whole_trajectory():
@@ -88,7 +96,7 @@ def test_time_windows_learn_only_from_the_past_and_test_every_event_of_their_win
     lengths, timestamps = random_log()
     offsets = offsets_of(lengths)
     windows = TimeWindows(windows=5, start=0.4, val_fraction=0.2)
-    cuts = windows.cuts(timestamps)
+    cuts = windows.cuts(timestamps.sort().values)
     assert cuts.numel() == 6 and bool((cuts[1:] > cuts[:-1]).all()) and int(cuts[-1]) > int(timestamps.max())
     per_window = torch.bucketize(timestamps, cuts, right=True) - 1  # window of each event, -1 before t_0
     sizes = torch.bincount(per_window[per_window >= 0], minlength=5)
@@ -96,8 +104,7 @@ def test_time_windows_learn_only_from_the_past_and_test_every_event_of_their_win
     assert abs(int((per_window < 0).sum()) - 0.4 * timestamps.numel()) <= 1
     users, positions = event_positions(offsets)
     tested = []
-    for i in range(5):
-        split = windows.split(i, timestamps, offsets)
+    for i, split in enumerate(windows.splits(timestamps, offsets)):
         learned = positions < split.train_end[users]  # leading events: the training data
         val_times = time_of(split.val, timestamps, offsets)
         test_times = time_of(split.test, timestamps, offsets)
