@@ -338,6 +338,9 @@ def precheck(overrides: list[str]) -> None:
     dirs = [o.split("=", 1)[1] for o in overrides if o.startswith(("--config-dir=", "-cd="))]
     dirs += [after for flag, after in zip(overrides, overrides[1:]) if flag in ("--config-dir", "-cd")]
     ours = [o for o in overrides if not o.startswith(("-", "hydra.", "hydra/", "+hydra")) and o not in dirs]
+    problem = unknown_option(ours, [CONF, *map(Path, dirs)])
+    if problem:
+        sys.exit(f"error: {problem}")
     if dirs:
         ours.append(f"hydra.searchpath=[{','.join(f'file://{Path(d).resolve()}' for d in dirs)}]")
     try:
@@ -345,6 +348,20 @@ def precheck(overrides: list[str]) -> None:
             compose("train", overrides=ours)
     except HydraException as err:
         sys.exit(f"error: {one_line(err)}")
+
+
+def unknown_option(overrides: list[str], roots: list[Path]) -> str | None:
+    """One line for the first `group=option` naming no config file of the group. Hydra skips a
+    missing option of an optional group (update, debug, hparams_search) without a word, which
+    would run `debug=fsat` as a full run."""
+    for override in overrides:
+        group, _, option = override.lstrip("+").partition("=")
+        if not option or option == "null" or "." in group or not (CONF / group).is_dir():
+            continue
+        options = sorted({p.stem for root in roots for p in (root / group).glob("*.yaml")})
+        if option not in options:
+            return f"{override}: no option '{option}' in config group '{group}' (options: {', '.join(options)})"
+    return None
 
 
 def one_line(err: BaseException) -> str:

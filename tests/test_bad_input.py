@@ -1,4 +1,5 @@
 """The bad-input and fault suite: every case is a real `python -m research.train` command line
+(`research.windows` for the cases named windows-)
 (run in this process through the same entry point, so ninety cases take a minute or two, not ten) over
 a bad setting, a bad file of some builder, or a fault of the cache or the run folder. Each must
 end with a non-zero exit and exactly one stderr line, `error:` and what names the problem (file,
@@ -170,7 +171,7 @@ CASES = {
     "added-key-typed": (None, ["+eval.kss=[5]"], "did you mean 'ks'?"),
     "added-key-top": (None, ["+foo=bar"], "'foo' is not a setting or config group"),
     "added-argument": (None, ["+model.hiden_size=32"], "model.hiden_size: not a setting of research.models.gru"),
-    "option-unknown": (None, ["model=nonexistent"], "Could not find 'model/nonexistent'"),
+    "option-unknown": (None, ["model=nonexistent"], "no option 'nonexistent' in config group 'model' (options: "),
     "loss-unused-by-ctr": (None, ["model=din", "task=ctr", "loss=bpr"],
                            "loss=bpr: task ctr trains no item scores (a click-through task trains binary "
                            "cross-entropy on its labels), so this item loss would never be used"),
@@ -245,6 +246,31 @@ CASES = {
                                "toy.inter: line 1: header field(s)"),
     "recbole-no-inter": (lambda root: ["data=recbole", f"data.root={root}", "data.name=toy"], [],
                          "toy.inter: not found"),
+    # time windows (split=time_window) and update strategies; a `windows-` case runs research.windows
+    "time-window-count": (None, ["split=time_window", "split.windows=0"], "split.windows=0: must be an integer >= 1"),
+    "time-window-index": (None, ["split=time_window", "split.window=9"],
+                          "split.window=9: the split has windows 0 .. 7"),
+    "time-window-start": (None, ["split=time_window", "split.start=1"], "split.start=1: must be a number in (0, 1)"),
+    "time-window-cuts-decreasing": (None, ["split=time_window", "split.cut_times=[5,3]"],
+                                    "split.cut_times=[5, 3]: need at least two increasing timestamps"),
+    "time-window-cuts-words": (None, ["split=time_window", "split.cut_times=[monday,friday]"], "split.cut_times"),
+    "time-window-nothing-before": (table(TABLE), ["split=time_window", "split.cut_times=[-5,-1,20]"],
+                                   "no event before window 0 to learn from"),
+    "time-window-tied-times": (table(TABLE.replace(",0\n", ",4\n").replace(",1\n", ",4\n").replace(",2\n", ",4\n")
+                                     .replace(",3\n", ",4\n")), ["split=time_window", "split.windows=4"],
+                               "leave a window empty (too many events share a timestamp)"),
+    "train-with-update": (None, ["split=time_window", "update=finetune"], "run them with python -m research.windows"),
+    "windows-no-update": (None, ["split=time_window"], "research.windows needs an update strategy"),
+    "windows-no-time-split": (None, ["update=finetune"], "research.windows needs split=time_window"),
+    "windows-unknown-update": (None, ["split=time_window", "update=finetuned"],
+                               "update=finetuned: no option 'finetuned' in config group 'update'"),
+    "debug-unknown-option": (None, ["debug=fsat"], "no option 'fsat' in config group 'debug' (options: fast)"),
+    "windows-epochs": (None, ["split=time_window", "update=finetune", "update.epochs=0"],
+                       "update.epochs=0: must be an integer >= 1"),
+    "windows-replay-share": (None, ["split=time_window", "update=replay", "update.replay_users=1.5"],
+                             "update.replay_users=1.5: must be a number in (0, 1)"),
+    "windows-misspelled-key": (None, ["split=time_window", "update=replay", "+update.replay_user=0.5"],
+                               "did you mean 'replay_users'"),
     # paths, the cache and the run folder
     "cache-is-a-file": (file_at("cache", "paths.cache_dir"), [], "a file is where a directory is needed"),
     "run-dir-is-a-file": (file_at("runfile", "hydra.run.dir"), [], "a file is where the run folder would be"),
@@ -261,7 +287,8 @@ def test_a_bad_input_or_fault_ends_in_one_line_and_leaves_nothing_trusted(case, 
     extra = setup(tmp_path) if setup else []
     capfd.readouterr()
     data = [] if any(o.startswith("data=") for o in extra + overrides) else TINY_SYNTHETIC
-    code, lines = run(["debug=fast", *data, *extra, *overrides], tmp_path, capfd)
+    module = "research.windows" if case.startswith("windows-") else "research.train"
+    code, lines = run(["debug=fast", *data, *extra, *overrides], tmp_path, capfd, module=module)
     assert code != 0
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
     assert expected in lines[0]
