@@ -2,7 +2,8 @@
 results/<name>.md, .csv, .tex and a bar chart .png (mean ± std over seeds, best in bold,
 second underlined).
 
-    python -m research.table experiments/<name>.yaml [--jobs N] [--rows LABEL ...] [--results results] [override ...]
+    python -m research.table experiments/<name>.yaml [--jobs N] [--rows LABEL ...] [--seeds N ...]
+        [--results results] [override ...]
 
 A cell is (row, dataset, seed); its run directory is named by a hash of its resolved config
 (output paths and loggers aside), so a finished run with an identical config is reused, by
@@ -126,6 +127,18 @@ def select_rows(spec: dict, labels: list[str] | None) -> dict:
     if unknown:
         raise SystemExit(f"error: --rows: no row {', '.join(map(repr, unknown))} (rows: {', '.join(known)})")
     return spec | {"rows": [row for row in spec["rows"] if row["label"] in labels]}
+
+
+def select_seeds(spec: dict, seeds: list[int] | None) -> dict:
+    """The spec with only these of its seeds (all when None): a long table's first seed, ahead
+    of the others (the written table's command line says which)."""
+    if not seeds:
+        return spec
+    unknown = [seed for seed in seeds if seed not in spec["seeds"]]
+    if unknown:
+        raise SystemExit(f"error: --seeds: no seed {', '.join(map(str, unknown))} in the spec "
+                         f"(seeds: {', '.join(map(str, spec['seeds']))})")
+    return spec | {"seeds": [seed for seed in spec["seeds"] if seed in seeds]}
 
 
 def relative_names(relative: dict) -> dict[str, str]:
@@ -273,6 +286,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("spec", type=Path)
     parser.add_argument("--jobs", type=int, default=1, help="cells trained at once, each on its share of the cores")
     parser.add_argument("--rows", nargs="+", metavar="LABEL", help="only these rows (default: all)")
+    parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="only these of the spec's seeds")
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--archive", type=Path,
                         help="copy each cell's small files (metrics, config, run info, tree importances/rules) "
@@ -283,7 +297,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     args = parser().parse_intermixed_args()
-    spec = select_rows(load_spec(args.spec), args.rows)
+    spec = select_seeds(select_rows(load_spec(args.spec), args.rows), args.seeds)
     spec["common"] = [*spec.get("common", []), *args.overrides]
     try:
         results = run_all(cells(spec), args.jobs)
@@ -293,7 +307,8 @@ def main() -> None:
     records = summarise(spec, results)
     spec["mask_history"] = sorted({r["mask_history"] for r in results.values()})
     jobs = ["--jobs", str(args.jobs)] if args.jobs > 1 else []
-    arguments = [str(args.spec), *jobs, *(["--rows", *args.rows] if args.rows else []), *args.overrides]
+    arguments = [str(args.spec), *jobs, *(["--rows", *args.rows] if args.rows else []),
+                 *(["--seeds", *map(str, args.seeds)] if args.seeds else []), *args.overrides]
     command = "python -m research.table " + shlex.join(arguments)  # quoted: it reruns as written
     written = render(spec, records, args.results / spec["name"], command)
     if args.archive:

@@ -60,6 +60,14 @@ def test_rows_select_part_of_a_table_and_name_the_known_ones():
         table.select_rows(SPEC, ["GRU"])
 
 
+def test_seeds_select_part_of_a_tables_seeds_and_name_the_known_ones():
+    spec = SPEC | {"seeds": [0, 1, 2]}
+    assert {c.seed for c in table.cells(table.select_seeds(spec, [2, 0]))} == {0, 2}
+    assert table.select_seeds(spec, None) is spec
+    with pytest.raises(SystemExit, match=r"^error: --seeds: no seed 7 in the spec \(seeds: 0, 1, 2\)$"):
+        table.select_seeds(spec, [7])
+
+
 def test_outputs_rank_our_rows_and_state_the_protocol(in_tmp):
     results = table.run_all(table.cells(SPEC), jobs=2)
     records = table.summarise(SPEC, results)
