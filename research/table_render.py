@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from research.io import atomic_path, write_text  # noqa: E402
 from research.markdown import table  # noqa: E402
@@ -184,6 +185,7 @@ def curves(spec: dict, records: list[dict], path: Path) -> None:
             ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                             color=line.get_color(), alpha=0.15)
         ax.set_xlabel("window")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # windows are whole numbers
         ax.set_title(f"{dataset} {metric}".strip(), fontsize=9)
         ax.legend(fontsize=7)
     save_figure(fig, spec, path)

@@ -12,7 +12,7 @@ import statistics
 
 import pytest
 
-from research.table import cells, load_spec, parser, relative_names, select_rows
+from research.table import cells, load_spec, parser, relative_names, select_rows, select_seeds
 from tests.conftest import ROOT
 
 RESULTS = ROOT / "results"
@@ -40,7 +40,7 @@ def test_there_are_tables_to_check():
 @pytest.mark.parametrize(("name", "arguments"), table_commands(), ids=[n for n, _ in table_commands()])
 def test_a_results_table_is_the_mean_of_its_archived_cells(name, arguments):
     args = parser().parse_intermixed_args(arguments)  # the table's own command line
-    spec = select_rows(load_spec(ROOT / args.spec), args.rows)
+    spec = select_seeds(select_rows(load_spec(ROOT / args.spec), args.rows), args.seeds)
     spec["rows"] = spec["rows"][:SAMPLE_ROWS]
     spec["common"] = [*spec.get("common", []), *args.overrides]
     values, missing = {}, []
