@@ -351,17 +351,24 @@ def precheck(overrides: list[str]) -> None:
 
 
 def unknown_option(overrides: list[str], roots: list[Path]) -> str | None:
-    """One line for the first `group=option` naming no config file of the group. Hydra skips a
-    missing option of an optional group (update, debug, hparams_search) without a word, which
-    would run `debug=fsat` as a full run."""
+    """One line for the first `group=option` of an optional group (update, debug, hparams_search)
+    naming no config file: Hydra skips a missing option of an optional group without a word, which
+    would run `debug=fsat` as a full run (Hydra itself refuses one of any other group)."""
     for override in overrides:
         group, _, option = override.lstrip("+").partition("=")
-        if not option or option == "null" or "." in group or not (CONF / group).is_dir():
+        if not option or option == "null" or group not in optional_groups():
             continue
         options = sorted({p.stem for root in roots for p in (root / group).glob("*.yaml")})
         if option not in options:
             return f"{override}: no option '{option}' in config group '{group}' (options: {', '.join(options)})"
     return None
+
+
+@functools.cache
+def optional_groups() -> frozenset[str]:
+    """The groups train.yaml's defaults list marks `optional`."""
+    entries = [e for entry in primary_config()["defaults"] if isinstance(entry, dict) for e in entry]
+    return frozenset(e.removeprefix("optional ") for e in entries if e.startswith("optional "))
 
 
 def one_line(err: BaseException) -> str:

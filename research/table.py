@@ -295,6 +295,15 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The command that made a table, written under it: quoted, so it reruns as written."""
+    jobs = ["--jobs", str(args.jobs)] if args.jobs > 1 else []
+    # the overrides before the options: `--rows A B` would take a following override for a label
+    arguments = [str(args.spec), *args.overrides, *jobs, *(["--rows", *args.rows] if args.rows else []),
+                 *(["--seeds", *map(str, args.seeds)] if args.seeds else [])]
+    return "python -m research.table " + shlex.join(arguments)
+
+
 def main() -> None:
     args = parser().parse_intermixed_args()
     spec = select_seeds(select_rows(load_spec(args.spec), args.rows), args.seeds)
@@ -306,11 +315,7 @@ def main() -> None:
     add_relative(spec, results)
     records = summarise(spec, results)
     spec["mask_history"] = sorted({r["mask_history"] for r in results.values()})
-    jobs = ["--jobs", str(args.jobs)] if args.jobs > 1 else []
-    arguments = [str(args.spec), *jobs, *(["--rows", *args.rows] if args.rows else []),
-                 *(["--seeds", *map(str, args.seeds)] if args.seeds else []), *args.overrides]
-    command = "python -m research.table " + shlex.join(arguments)  # quoted: it reruns as written
-    written = render(spec, records, args.results / spec["name"], command)
+    written = render(spec, records, args.results / spec["name"], command_line(args))
     if args.archive:
         archive(list(results), args.archive)
     print("\n".join(map(str, written)))

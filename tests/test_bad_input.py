@@ -171,7 +171,7 @@ CASES = {
     "added-key-typed": (None, ["+eval.kss=[5]"], "did you mean 'ks'?"),
     "added-key-top": (None, ["+foo=bar"], "'foo' is not a setting or config group"),
     "added-argument": (None, ["+model.hiden_size=32"], "model.hiden_size: not a setting of research.models.gru"),
-    "option-unknown": (None, ["model=nonexistent"], "no option 'nonexistent' in config group 'model' (options: "),
+    "option-unknown": (None, ["model=nonexistent"], "Could not find 'model/nonexistent'"),
     "loss-unused-by-ctr": (None, ["model=din", "task=ctr", "loss=bpr"],
                            "loss=bpr: task ctr trains no item scores (a click-through task trains binary "
                            "cross-entropy on its labels), so this item loss would never be used"),

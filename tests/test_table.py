@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 
@@ -58,6 +59,13 @@ def test_rows_select_part_of_a_table_and_name_the_known_ones():
     assert table.select_rows(SPEC, None) is SPEC
     with pytest.raises(SystemExit, match=r"^error: --rows: no row 'GRU' \(rows: Pop, Last\)$"):
         table.select_rows(SPEC, ["GRU"])
+
+
+def test_the_command_written_under_a_table_parses_back_to_the_same_arguments():
+    args = table.parser().parse_intermixed_args(["t.yaml", "--rows", "per target", "Pop", "--seeds", "0", "2",
+                                                 "--jobs", "2", "data.root=/x y", "threads=1"])
+    written = shlex.split(table.command_line(args).removeprefix("python -m research.table "))
+    assert table.parser().parse_intermixed_args(written) == args
 
 
 def test_seeds_select_part_of_a_tables_seeds_and_name_the_known_ones():
