@@ -12,9 +12,4 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] &
 fi
 source scripts/env.sh
 .venv/bin/ruff check .  # lint (rules in pyproject.toml), before the suite
-# One test process per core (pytest-xdist), one torch thread each: most tests are small runs that
-# a second thread hardly speeds up, while a second process takes half the tests. `-n 0` after
-# the command runs them in one process. At most 4: some tests hold a GiB or two.
-export OMP_NUM_THREADS=1
-workers=$(nproc)
-exec .venv/bin/python -m pytest -n "$(( workers < 4 ? workers : 4 ))" "$@"
+exec .venv/bin/python -m pytest "$@"
