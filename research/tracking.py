@@ -74,14 +74,15 @@ class TrackerOutput:
 
 
 class InterestTracker:
+    WINDOW_DTYPE = torch.int32  # every user's last max_len events: half int64's memory; cast back when read
+
     def __init__(self, module: SequenceRecModule, max_len: int, min_margin: float = 0.1):
         self.max_len, self.min_margin = max_len, min_margin
         self._use(module)
         self.slots = UserSlots()
         self.top = torch.zeros(0, dtype=torch.long)
-        # every user's last max_len events (int32: half the memory; ids are cast back when read)
-        self.window_items = torch.zeros(0, max_len, dtype=torch.int32)
-        self.window_behaviors = torch.zeros(0, max_len, dtype=torch.int32)
+        self.window_items = torch.zeros(0, max_len, dtype=self.WINDOW_DTYPE)
+        self.window_behaviors = torch.zeros(0, max_len, dtype=self.WINDOW_DTYPE)
         self.state: tuple[torch.Tensor, ...] | None = None  # recurrent: (layers, slots, H) per tensor
 
     @classmethod
@@ -123,7 +124,7 @@ class InterestTracker:
         if extra <= 0:
             return
         self.top = torch.cat([self.top, torch.zeros(extra, dtype=torch.long)])
-        pad = torch.zeros(extra, self.max_len, dtype=self.window_items.dtype)
+        pad = torch.zeros(extra, self.max_len, dtype=self.WINDOW_DTYPE)
         self.window_items = torch.cat([self.window_items, pad])
         self.window_behaviors = torch.cat([self.window_behaviors, pad])
 
@@ -155,7 +156,7 @@ class InterestTracker:
 
     def _encode(self, slots: torch.Tensor, items: torch.Tensor, behaviors: torch.Tensor) -> torch.Tensor:
         """Advance these users (each once) by their event -> (n, H) model output after it."""
-        stored = self.window_items.dtype
+        stored = self.WINDOW_DTYPE
         self.window_items[slots] = torch.cat([self.window_items[slots, 1:], items[:, None].to(stored)], 1)
         self.window_behaviors[slots] = torch.cat([self.window_behaviors[slots, 1:], behaviors[:, None].to(stored)], 1)
         return self._step(slots, items, behaviors) if self.recurrent else self._read_windows(slots)

@@ -81,14 +81,13 @@ class GlobalTimeSplit:
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
 
     def __call__(self, lengths: torch.Tensor, timestamps: torch.Tensor, offsets: torch.Tensor) -> Split:
-        ts = timestamps
         shares = torch.tensor([1 - self.val_fraction - self.test_fraction, 1 - self.test_fraction], dtype=torch.float64)
-        t_val, t_test = time_at(ts.sort().values, shares)
+        t_val, t_test = time_at(timestamps.sort().values, shares)
         users, positions = event_positions(offsets)
-        train_end = torch.zeros_like(lengths).index_add_(0, users, (ts < t_val).long())
+        train_end = torch.zeros_like(lengths).index_add_(0, users, (timestamps < t_val).long())
         eligible = positions >= 1  # a target needs at least one earlier event
-        val = eligible & (ts >= t_val) & (ts < t_test)
-        test = eligible & (ts >= t_test)
+        val = eligible & (timestamps >= t_val) & (timestamps < t_test)
+        test = eligible & (timestamps >= t_test)
         pairs = torch.stack([users, positions], dim=1)
         return Split(train_end=train_end, val=pairs[val], test=pairs[test])
 
