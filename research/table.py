@@ -7,8 +7,10 @@ second underlined).
 
 A cell is (row, dataset, seed); its run directory is named by a hash of its resolved config
 (output paths and loggers aside), so a finished run with an identical config is reused, by
-this table or any other, and an interrupted table resumes with the cells it lacks. Each cell
-trains in its own process (`python -m research.train`).
+this table or any other, and an interrupted table resumes with the cells it lacks. With
+`--archive results/table_runs`, a cell archived there is reused too, so a fresh clone remakes a
+table from its archive and trains only the cells it lacks. Each cell trains in its own process
+(`python -m research.train`).
 
 The file (see experiments/*.yaml):
     title: ...                      protocol: ... (printed under the table)
@@ -223,10 +225,22 @@ class CellFailed(RuntimeError):
     """A cell that cannot run or failed; main prints its one line."""
 
 
-def run_all(todo: list[Cell], jobs: int) -> dict[Cell, dict]:
-    directories = {cell: cell.run_dir() for cell in todo}
+def finished_folder(cell: Cell, archive: Path | None) -> Path:
+    """Where the cell's run lives: its run folder, or, when that holds no finished run (a fresh
+    clone has no outputs/), its archived copy of an identical config, which is then reused."""
+    run_dir = cell.run_dir()
+    archived = archive / run_dir.name if archive else None
+    if not (run_dir / "metrics.json").is_file() and archived and (archived / "metrics.json").is_file():
+        return archived
+    return run_dir
+
+
+def run_all(todo: list[Cell], jobs: int, archive: Path | None = None) -> dict[Cell, dict]:
+    directories = {cell: finished_folder(cell, archive) for cell in todo}
     fresh = sum(not (d / "metrics.json").is_file() for d in directories.values())
-    print(f"{len(todo)} cells, {len(todo) - fresh} reused, {fresh} to run", file=sys.stderr)
+    from_archive = sum(d.parent == archive for d in directories.values()) if archive else 0
+    print(f"{len(todo)} cells, {len(todo) - fresh} reused ({from_archive} from {archive}), {fresh} to run"
+          if from_archive else f"{len(todo)} cells, {len(todo) - fresh} reused, {fresh} to run", file=sys.stderr)
     results = {}
     with ThreadPoolExecutor(max_workers=jobs) as pool, tqdm(total=len(todo), desc="cells", file=sys.stderr) as bar:
         futures = {pool.submit(run_cell, cell, directories[cell], jobs): cell for cell in todo}
@@ -275,6 +289,8 @@ def archive(todo: list[Cell], directory: Path) -> None:
     for cell in todo:
         run_dir = cell.run_dir()
         target = directory / run_dir.name
+        if not (run_dir / "metrics.json").is_file():  # reused from the archive itself
+            continue
         target.mkdir(parents=True, exist_ok=True)
         for name in ARCHIVED:
             if (run_dir / name).is_file():
@@ -290,7 +306,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--archive", type=Path,
                         help="copy each cell's small files (metrics, config, run info, tree importances/rules) "
-                             "to ARCHIVE/<hash>/, e.g. results/table_runs")
+                             "to ARCHIVE/<hash>/, e.g. results/table_runs; a cell archived there and absent "
+                             "from outputs/ is reused, not retrained (leave --archive out to retrain it)")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every cell (data.root=...)")
     return parser
 
@@ -309,7 +326,7 @@ def main() -> None:
     spec = select_seeds(select_rows(load_spec(args.spec), args.rows), args.seeds)
     spec["common"] = [*spec.get("common", []), *args.overrides]
     try:
-        results = run_all(cells(spec), args.jobs)
+        results = run_all(cells(spec), args.jobs, args.archive)
     except CellFailed as err:
         sys.exit(f"error: {err}")
     add_relative(spec, results)

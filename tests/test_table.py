@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -52,6 +53,27 @@ def test_a_table_runs_its_cells_once_and_resumes_the_missing_ones(in_tmp):
         return {c: {k: v for k, v in m.items() if not k.startswith("time/")} for c, m in results.items()}
 
     assert scores(second) == scores(first)  # deterministic cells, same numbers
+
+
+def test_a_fresh_clone_reuses_archived_cells_and_trains_only_the_ones_the_archive_lacks(in_tmp, monkeypatch):
+    spec = in_tmp / "toy.yaml"
+    spec.write_text(yaml.safe_dump(SPEC | {"seeds": [0]}))
+
+    def make_table():
+        monkeypatch.setattr(sys, "argv", ["research.table", str(spec), "--archive", "archive"])
+        table.main()
+        return (in_tmp / "results" / "toy.csv").read_text()
+
+    first = make_table()
+    archived = sorted(p.name for p in (in_tmp / "archive").iterdir())
+    assert len(archived) == 2
+    shutil.rmtree(in_tmp / "outputs")  # a fresh clone: results/ and the archive, no run folders
+    (in_tmp / "archive" / archived[0] / "metrics.json").unlink()  # a cell the archive lacks
+    second = make_table()
+    ran = [p.parent.name for p in in_tmp.glob("outputs/tables/runs/*/metrics.json")]
+    assert ran == [archived[0]]  # only the missing cell trained
+    assert (in_tmp / "archive" / archived[0] / "metrics.json").is_file()  # and is archived again
+    assert second == first
 
 
 def test_rows_select_part_of_a_table_and_name_the_known_ones():
