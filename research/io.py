@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,3 +32,15 @@ def write_text(path: Path, text: str) -> None:
 
 def write_json(path: Path, payload: dict) -> None:
     write_text(path, json.dumps(payload, indent=2, sort_keys=True))
+
+
+OS_ERROR_IN_MESSAGE = re.compile(r"\(os error (\d+)\)")
+
+
+def os_error(err: BaseException, path: Path) -> OSError | None:
+    """The OSError behind a library's write failure, with `path` as its file: polars (Rust)
+    reports a full disk or a file-size limit as a ComputeError that ends "(os error 28)"."""
+    if isinstance(err, OSError):
+        return err
+    number = OS_ERROR_IN_MESSAGE.search(str(err))
+    return OSError(int(number.group(1)), os.strerror(int(number.group(1))), str(path)) if number else None

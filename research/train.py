@@ -29,7 +29,7 @@ from research.callbacks import AtomicCheckpointIO, EpochTimer, KeptRows, RNGStat
 from research.config import check, check_objective, flat, precheck
 from research.data.schema import BadInput
 from research.errors import IncompatibleConfig
-from research.io import write_json
+from research.io import write_json, write_text
 from research.metrics import measures_categories
 from research.models import FittedOnData
 from research.module import RecModule
@@ -198,7 +198,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
         logger.log_hyperparams(resolved)
-    OmegaConf.save(cfg, out / "config.yaml", resolve=True)
+    write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))  # atomic: a resume reads it
     write_json(out / "run_info.json", provenance() | machine(trainer))
 
     t0 = time.perf_counter()
@@ -209,7 +209,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         ckpt = next(c for c in trainer.checkpoint_callbacks if c.monitor).best_model_path
     elif isinstance(module.model, FittedOnData):  # fitted outside gradient descent (tree models)
         for name, text in module.model.fit_data(datamodule.fit_data()).items():
-            (out / name).write_text(text)
+            write_text(out / name, text)
     else:
         log.info("model has no trainable parameters: evaluating only")
     timing = timer.summary()  # now: evaluating a checkpoint below restores the timer of its epoch
@@ -246,6 +246,9 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     # resume=true reopens its run folder on purpose (the CSV history is kept: callbacks.KeptRows)
     warnings.filterwarnings("ignore", message=r"(Experiment logs|Checkpoint) directory .* exists and is not empty")
+    # a full disk: the log file's handler would print a traceback for every record it cannot
+    # write; the console still shows them, and the run's next real write fails in one line
+    logging.raiseExceptions = False
 
 
 OS_ERRORS = {FileExistsError: "a file is where a directory is needed", NotADirectoryError:

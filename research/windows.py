@@ -29,7 +29,7 @@ from research.callbacks import AtomicCheckpointIO, EpochTimer
 from research.config import precheck
 from research.data.splits import TimeWindows
 from research.errors import IncompatibleConfig
-from research.io import write_json
+from research.io import write_json, write_text
 from research.models import FittedOnData
 from research.module import RecModule
 from research.train import build_datamodule, build_module, guarded, machine, provenance, start
@@ -93,7 +93,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     windows: TimeWindows = instantiate(cfg.split)
     update: Update = instantiate(cfg["update"])  # cfg.update is the mapping method
     datamodule = build_datamodule(cfg)
-    OmegaConf.save(cfg, out / "config.yaml", resolve=True)
+    write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     tester = instantiate(cfg.trainer, callbacks=[], logger=False, enable_progress_bar=False)
     write_json(out / "run_info.json", provenance("research.windows") | machine(tester))
     store, module, previous, rows = datamodule.store, None, None, []

@@ -4,19 +4,26 @@
 a bad setting, a bad file of some builder, or a fault of the cache or the run folder. Each must
 end with a non-zero exit and exactly one stderr line, `error:` and what names the problem (file,
 line, field or setting key), with no traceback; and nothing may be left that a later run would
-trust: no metrics.json or checkpoint in the run folder, and every cache entry whole."""
+trust: no metrics.json or checkpoint in the run folder, and every cache entry whole. The
+full-disk cases run a child process whose files the kernel keeps small (a real write failure,
+in every library alike); a killed run is tests/test_resume.py's."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import resource
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
+import torch
 
 from research.data import cache
-from tests.conftest import TINY_SYNTHETIC
+from tests.conftest import ROOT, TINY_SYNTHETIC
 from tests.conftest import train_in_process as run
 
 TABLE = "user_id,item_id,category_id,timestamp\n" + "".join(
@@ -298,5 +305,40 @@ def test_a_bad_input_or_fault_ends_in_one_line_and_leaves_nothing_trusted(case, 
     run_dir = tmp_path / "run"
     assert not (run_dir / "metrics.json").exists() and not (run_dir / "checkpoints").exists()
     for entry in (tmp_path / "cache").glob("*") if (tmp_path / "cache").is_dir() else []:
+        assert not entry.name.startswith("."), f"temporary build left: {entry}"
+        assert cache.damage(entry) is None
+
+
+def size_limited(limit: int):
+    """A child process whose files cannot grow past `limit` bytes: the kernel refuses the write
+    (EFBIG) as a full disk does (ENOSPC), in every writer alike (Python, polars' Rust, torch's
+    C++), which is the point of a real fault over a patched function."""
+    def limit_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the process outright
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    return limit_files
+
+
+@pytest.mark.parametrize(("limit", "where"), [(1, "cache"), (64_000, "checkpoint")],
+                         ids=["full-disk-building-the-cache", "full-disk-writing-a-checkpoint"])
+def test_a_full_disk_ends_in_one_line_naming_the_file_and_leaves_nothing_trusted(limit, where, tmp_path, capfd):
+    arguments = ["debug=fast", "model=sasrec", *TINY_SYNTHETIC, "trainer.max_epochs=2", "threads=1"]
+    if where == "checkpoint":  # the cache is built beforehand, so the first large file is a checkpoint
+        assert run([*arguments, "model=majority"], tmp_path, capfd, run_dir=tmp_path / "warm")[0] == 0
+    proc = subprocess.run([sys.executable, "-m", "research.train", *arguments, f"paths.cache_dir={tmp_path / 'cache'}",
+                           f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, preexec_fn=size_limited(limit))
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert proc.returncode != 0
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert lines[0].endswith(": File too large")
+    named = lines[0].removeprefix("error: ").rsplit(":", 1)[0]
+    assert named.startswith(str(tmp_path / ("cache/synthetic-" if where == "cache" else "run/checkpoints/")))
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    checkpoints = tmp_path / "run" / "checkpoints"
+    for path in checkpoints.iterdir() if checkpoints.is_dir() else []:  # whole, or not there
+        assert path.suffix == ".ckpt", f"temporary file left: {path}"
+        torch.load(path, weights_only=True)
+    for entry in (tmp_path / "cache").iterdir() if (tmp_path / "cache").is_dir() else []:
         assert not entry.name.startswith("."), f"temporary build left: {entry}"
         assert cache.damage(entry) is None

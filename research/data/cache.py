@@ -20,6 +20,7 @@ import polars as pl
 
 from research.data import pipeline, transforms
 from research.data.schema import BadInput, Builder, StagingBuilder
+from research.io import os_error
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,10 @@ def ensure_built(builder: Builder, cache_dir: str | Path, min_user_events: int =
             shutil.rmtree(tmp, ignore_errors=True)
             # the rename fails when a concurrent run finished the same entry first: use theirs
             if not (isinstance(err, OSError) and directory.is_dir()):
-                raise
+                failed_write = os_error(err, directory)  # a full disk met by polars: the entry and why
+                if failed_write is None or failed_write is err:
+                    raise
+                raise failed_write from err
     return directory
 
 
