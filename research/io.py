@@ -44,3 +44,12 @@ def os_error(err: BaseException, path: Path) -> OSError | None:
         return err
     number = OS_ERROR_IN_MESSAGE.search(str(err))
     return OSError(int(number.group(1)), os.strerror(int(number.group(1))), str(path)) if number else None
+
+
+OS_ERRORS = {FileExistsError: "a file is where a directory is needed", NotADirectoryError:
+             "a file is where a directory is needed", PermissionError: "permission denied"}  # else strerror
+
+
+def os_error_line(err: OSError) -> str:
+    """A failed file operation as the path and why (a full disk, a file where a folder is needed)."""
+    return f"{err.filename}: {OS_ERRORS.get(type(err), err.strerror or err)}" if err.filename else str(err)

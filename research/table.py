@@ -53,6 +53,7 @@ from tqdm import tqdm
 from research import CONF
 from research.config import check, computation
 from research.errors import IncompatibleConfig
+from research.io import atomic_path, os_error_line
 from research.table_render import render
 
 RUNS = Path("outputs/tables/runs")
@@ -292,9 +293,11 @@ def archive(todo: list[Cell], directory: Path) -> None:
         if not (run_dir / "metrics.json").is_file():  # reused from the archive itself
             continue
         target.mkdir(parents=True, exist_ok=True)
-        for name in ARCHIVED:
+        # each copy atomic, metrics.json last: a later table reuses an archived cell by its metrics
+        for name in sorted(ARCHIVED, key=lambda name: name == "metrics.json"):
             if (run_dir / name).is_file():
-                shutil.copyfile(run_dir / name, target / name)
+                with atomic_path(target / name) as tmp:
+                    shutil.copyfile(run_dir / name, tmp)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -327,14 +330,16 @@ def main() -> None:
     spec["common"] = [*spec.get("common", []), *args.overrides]
     try:
         results = run_all(cells(spec), args.jobs, args.archive)
+        add_relative(spec, results)
+        records = summarise(spec, results)
+        spec["mask_history"] = sorted({r["mask_history"] for r in results.values()})
+        written = render(spec, records, args.results / spec["name"], command_line(args))
+        if args.archive:
+            archive(list(results), args.archive)
     except CellFailed as err:
         sys.exit(f"error: {err}")
-    add_relative(spec, results)
-    records = summarise(spec, results)
-    spec["mask_history"] = sorted({r["mask_history"] for r in results.values()})
-    written = render(spec, records, args.results / spec["name"], command_line(args))
-    if args.archive:
-        archive(list(results), args.archive)
+    except OSError as err:  # a full disk, a results path that is a file: every file written is whole
+        sys.exit(f"error: {os_error_line(err)}")
     print("\n".join(map(str, written)))
 
 

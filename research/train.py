@@ -29,7 +29,7 @@ from research.callbacks import AtomicCheckpointIO, EpochTimer, KeptRows, RNGStat
 from research.config import check, check_objective, flat, precheck
 from research.data.schema import BadInput
 from research.errors import IncompatibleConfig
-from research.io import write_json, write_text
+from research.io import os_error_line, write_json, write_text
 from research.metrics import measures_categories
 from research.models import FittedOnData
 from research.module import RecModule
@@ -251,10 +251,6 @@ def quiet_libraries() -> None:
     logging.raiseExceptions = False
 
 
-OS_ERRORS = {FileExistsError: "a file is where a directory is needed", NotADirectoryError:
-             "a file is where a directory is needed", PermissionError: "permission denied"}  # else strerror
-
-
 def fail(err: BaseException, line: str | None = None) -> None:
     """Exit with one `error:` line; the traceback only when HYDRA_FULL_ERROR=1 asks for it."""
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
@@ -270,7 +266,7 @@ def guarded(run: Callable[[DictConfig], dict], cfg: DictConfig) -> dict[str, flo
     except (IncompatibleConfig, BadInput, FileNotFoundError) as err:
         fail(err)
     except OSError as err:  # a path that is a file, a full disk, no permission: the path and why
-        fail(err, f"{err.filename}: {OS_ERRORS.get(type(err), err.strerror or err)}" if err.filename else None)
+        fail(err, os_error_line(err))
     except InstantiationException as err:  # a constructor refused its settings: name the section
         cause = err.__cause__ or err
         if isinstance(cause, (BadInput, FileNotFoundError, ValueError)):  # our messages name file or key

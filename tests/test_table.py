@@ -2,6 +2,7 @@
 the missing cells only, and the outputs rank our rows (never the published ones)."""
 
 import csv
+import errno
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -74,6 +76,28 @@ def test_a_fresh_clone_reuses_archived_cells_and_trains_only_the_ones_the_archiv
     assert ran == [archived[0]]  # only the missing cell trained
     assert (in_tmp / "archive" / archived[0] / "metrics.json").is_file()  # and is archived again
     assert second == first
+
+
+def test_a_full_disk_while_archiving_leaves_no_archived_cell_a_later_table_would_trust(in_tmp, monkeypatch):
+    spec = in_tmp / "toy.yaml"
+    spec.write_text(yaml.safe_dump(SPEC | {"seeds": [0], "rows": SPEC["rows"][:1]}))
+    real = shutil.copyfile
+
+    def full_disk_at_the_metrics(source, target):
+        if "metrics.json" in Path(target).name:  # the last file of the cell: half of it, then ENOSPC
+            Path(target).write_bytes(Path(source).read_bytes()[:10])
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        return real(source, target)
+
+    monkeypatch.setattr(table.shutil, "copyfile", full_disk_at_the_metrics)
+    monkeypatch.setattr(sys, "argv", ["research.table", str(spec), "--archive", "archive"])
+    with pytest.raises(SystemExit, match=r"^error: .*metrics\.json.*: No space left on device$"):
+        table.main()
+    (cell,) = (in_tmp / "archive").iterdir()
+    assert sorted(p.name for p in cell.iterdir()) == ["config.yaml", "run_info.json"]  # no metrics: not reused
+    shutil.rmtree(in_tmp / "outputs")  # a fresh clone would train the cell again
+    assert table.finished_folder(table.cells(yaml.safe_load(spec.read_text()))[0], Path("archive")).parts[0] \
+        == "outputs"
 
 
 def test_rows_select_part_of_a_table_and_name_the_known_ones():
