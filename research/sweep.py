@@ -40,7 +40,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from research.config import check, computation, flat, precheck
 from research.errors import IncompatibleConfig
-from research.io import atomic_path, write_json
+from research.io import atomic_path, os_error_line, write_json, write_text
 
 log = logging.getLogger(__name__)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -205,6 +205,17 @@ def write_summary(study: optuna.Study, directory: Path) -> None:
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
+    try:
+        return run_sweep(cfg)
+    except OSError as err:  # a full disk under sweep.dir
+        sys.exit(f"error: {os_error_line(err)}")
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as err:
+        # the database's own reason (a full disk, no server); not the URL, which may hold a password
+        reason = str(err.__cause__ or err).splitlines()[0]
+        sys.exit(f"error: sweep.storage: the study's database failed: {reason}")
+
+
+def run_sweep(cfg: DictConfig) -> float | None:
     if "sweep" not in cfg:
         sys.exit("error: choose a search space, e.g. hparams_search=sasrec_optuna (conf/hparams_search/)")
     sweep = cfg.sweep
@@ -223,7 +234,7 @@ def main(cfg: DictConfig) -> float | None:
         # trial 0 is the composed config itself: the before figure, under the sweep's own budget
         study.enqueue_trial({k: OmegaConf.select(cfg, k) for k in sweep.params}, skip_if_exists=True)
     objective = Objective(cfg, base)
-    OmegaConf.save(cfg, directory / "sweep_config.yaml", resolve=True)
+    write_text(directory / "sweep_config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     attempts = 0
     # count finished trials over all workers and restarts; failures are retried, within a bound
     while finished(study) < sweep.n_trials and attempts < 2 * sweep.n_trials:

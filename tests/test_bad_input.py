@@ -342,3 +342,23 @@ def test_a_full_disk_ends_in_one_line_naming_the_file_and_leaves_nothing_trusted
     for entry in (tmp_path / "cache").iterdir() if (tmp_path / "cache").is_dir() else []:
         assert not entry.name.startswith("."), f"temporary build left: {entry}"
         assert cache.damage(entry) is None
+
+
+@pytest.mark.parametrize("fault", ["full-disk", "no-database-server"])
+def test_a_sweep_whose_study_database_fails_ends_in_one_line_without_its_password(fault, tmp_path, capfd):
+    arguments = ["hparams_search=sasrec_optuna", "debug=fast", *TINY_SYNTHETIC, "sweep.n_trials=1",
+                 f"sweep.dir={tmp_path / 'sweep'}"]
+    if fault == "full-disk":  # a child process: the file-size limit must not reach pytest's own files
+        proc = subprocess.run([sys.executable, "-m", "research.sweep", *arguments,
+                               f"sweep.storage=sqlite:///{tmp_path / 'optuna.db'}", f"paths.cache_dir={tmp_path / 'c'}",
+                               f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300, preexec_fn=size_limited(1))
+        code, lines = proc.returncode, proc.stderr.splitlines()
+    else:  # port 1: nothing listens
+        code, lines = run([*arguments, "sweep.storage=postgresql+psycopg://user:s3cret@127.0.0.1:1/studies"],
+                          tmp_path, capfd, module="research.sweep")
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert code != 0
+    assert len(errors) == 1 and not any("Traceback" in line for line in lines), lines[-20:]
+    assert errors[0].startswith("error: sweep.storage: the study's database failed: ") and "s3cret" not in errors[0]
+    assert not list((tmp_path / "sweep").glob("trial_*"))  # no trial ran
