@@ -15,6 +15,7 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from research.cli import one_line_errors
 from research.io import write_json
 from research.runs import load_run
 
@@ -35,6 +36,7 @@ def evaluate(run_dir: Path) -> dict[str, float]:
     return merged
 
 
+@one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", type=Path, nargs="+")

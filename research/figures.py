@@ -23,6 +23,7 @@ import polars as pl
 import torch
 
 from research import CONF
+from research.cli import one_line_errors
 from research.data.builders.synthetic import PARAMS_FILE
 from research.data.cache import id_map
 from research.data.sequences import EvalTargets
@@ -157,6 +158,7 @@ def trajectory(model_module, oracle_module, datamodule, user: int) -> tuple[np.n
     return true_state, out
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-run", type=Path, required=True, help="a finished research.train run on the simulator")

@@ -15,6 +15,7 @@ from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 from research import markdown, table
+from research.cli import one_line_errors
 
 
 def model_class(run_dir: Path) -> type:
@@ -46,6 +47,7 @@ def top_features(spec_path: Path, top: int) -> list[str]:
     return lines
 
 
+@one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", type=Path, nargs="+")

@@ -11,6 +11,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from research import CONF
+from research.data.schema import BadInput
 from research.models import FittedOnData
 from research.module import RecModule
 from research.train import build_datamodule, build_module
@@ -22,7 +23,13 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", model: str | None = 
     (e.g. the oracle; no weights are loaded); `fit=True` refits models trained outside gradient
     descent (the profile trees), which keep no checkpoint."""
     run_dir = Path(run_dir)
-    cfg = OmegaConf.load(run_dir / "config.yaml")
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        raise BadInput(f"{run_dir}: not a run folder of research.train (no config.yaml)")
+    try:
+        cfg = OmegaConf.load(saved)
+    except Exception as err:  # YAML or OmegaConf: a damaged file either way
+        raise BadInput(f"{saved}: unreadable ({type(err).__name__})") from err
     if model:
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             cfg.model = compose("train", overrides=[f"model={model}"]).model

@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 from omegaconf import OmegaConf
 
+from research.cli import one_line_errors
 from research.markdown import table
 
 TEST_METRICS = ("test/hit@10", "test/ndcg@10")
@@ -70,6 +71,7 @@ def markdown(sweep_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+@one_line_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_dir", type=Path)

@@ -51,9 +51,10 @@ from hydra.errors import HydraException
 from tqdm import tqdm
 
 from research import CONF
+from research.cli import one_line_errors
 from research.config import check, computation
 from research.errors import IncompatibleConfig
-from research.io import atomic_path, os_error_line
+from research.io import atomic_path
 from research.table_render import render
 
 RUNS = Path("outputs/tables/runs")
@@ -95,7 +96,12 @@ def digest(resolved: dict) -> str:
 
 
 def load_spec(path: Path) -> dict:
-    spec = yaml.safe_load(path.read_text())
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SystemExit(f"error: {path}: not YAML ({' '.join(str(err).split())})") from None
+    if not isinstance(spec, dict):
+        raise SystemExit(f"error: {path}: a table spec is a mapping (title, rows, metrics, ...)")
     missing = [k for k in ("rows", "metrics") if k not in spec]
     if missing:
         raise SystemExit(f"error: {path}: missing {', '.join(missing)}")
@@ -324,6 +330,7 @@ def command_line(args: argparse.Namespace) -> str:
     return "python -m research.table " + shlex.join(arguments)
 
 
+@one_line_errors
 def main() -> None:
     args = parser().parse_intermixed_args()
     spec = select_seeds(select_rows(load_spec(args.spec), args.rows), args.seeds)
@@ -338,8 +345,6 @@ def main() -> None:
             archive(list(results), args.archive)
     except CellFailed as err:
         sys.exit(f"error: {err}")
-    except OSError as err:  # a full disk, a results path that is a file: every file written is whole
-        sys.exit(f"error: {os_error_line(err)}")
     print("\n".join(map(str, written)))
 
 

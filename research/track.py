@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 import torch
 
+from research.cli import one_line_errors
 from research.io import atomic_path
 from research.tracking import InterestTracker, TrackerOutput
 
@@ -91,6 +92,7 @@ def replay(tracker: InterestTracker, stream: pl.DataFrame, batch_size: int) -> t
     return {k: torch.cat(v) if v else torch.empty(0) for k, v in parts.items()}, seconds
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)

@@ -26,10 +26,11 @@ from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from research.callbacks import AtomicCheckpointIO, EpochTimer, KeptRows, RNGState, ValidationCurve
+from research.cli import error_line, fail
 from research.config import check, check_objective, flat, precheck
 from research.data.schema import BadInput
 from research.errors import IncompatibleConfig
-from research.io import os_error_line, write_json, write_text
+from research.io import write_json, write_text
 from research.metrics import measures_categories
 from research.models import FittedOnData
 from research.module import RecModule
@@ -251,22 +252,13 @@ def quiet_libraries() -> None:
     logging.raiseExceptions = False
 
 
-def fail(err: BaseException, line: str | None = None) -> None:
-    """Exit with one `error:` line; the traceback only when HYDRA_FULL_ERROR=1 asks for it."""
-    if os.environ.get("HYDRA_FULL_ERROR") == "1":
-        raise err
-    sys.exit(f"error: {line or err}")
-
-
 def guarded(run: Callable[[DictConfig], dict], cfg: DictConfig) -> dict[str, float]:
     """`run(cfg)`, with every failure we can name ending in one `error:` line."""
     quiet_libraries()
     try:
         return run(cfg)
-    except (IncompatibleConfig, BadInput, FileNotFoundError) as err:
-        fail(err)
-    except OSError as err:  # a path that is a file, a full disk, no permission: the path and why
-        fail(err, os_error_line(err))
+    except (IncompatibleConfig, BadInput, OSError) as err:  # OSError: a path that is a file, a full disk
+        fail(err, error_line(err))
     except InstantiationException as err:  # a constructor refused its settings: name the section
         cause = err.__cause__ or err
         if isinstance(cause, (BadInput, FileNotFoundError, ValueError)):  # our messages name file or key

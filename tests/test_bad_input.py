@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import resource
+import runpy
 import signal
 import subprocess
 import sys
@@ -362,3 +363,45 @@ def test_a_sweep_whose_study_database_fails_ends_in_one_line_without_its_passwor
     assert len(errors) == 1 and not any("Traceback" in line for line in lines), lines[-20:]
     assert errors[0].startswith("error: sweep.storage: the study's database failed: ") and "s3cret" not in errors[0]
     assert not list((tmp_path / "sweep").glob("trial_*"))  # no trial ran
+
+
+def damaged_run(root: Path) -> Path:
+    (root / "run").mkdir()
+    (root / "run" / "config.yaml").write_text("model: [unclosed\n")
+    return root / "run"
+
+
+OTHER_COMMANDS = {  # the command lines beside research.train: (module, arguments from tmp_path, named path)
+    "evaluate-missing-run": ("research.evaluate", lambda root: [str(root / "nowhere")], "nowhere"),
+    "evaluate-damaged-config": ("research.evaluate", lambda root: [str(damaged_run(root))], "run/config.yaml"),
+    "track-empty-folder": ("research.track", lambda root: [str(root)], "not a run folder"),
+    "figures-missing-run": ("research.figures", lambda root: ["--model-run", str(root / "nowhere"), "--out",
+                                                             str(root / "figures")], "nowhere"),
+    "sweep-report-empty-folder": ("research.sweep_report", lambda root: [str(root)], "sweep_config.yaml"),
+    "importances-missing-spec": ("research.importances", lambda root: [str(root / "spec.yaml")], "spec.yaml"),
+    "table-missing-spec": ("research.table", lambda root: [str(root / "spec.yaml")], "spec.yaml"),
+    "table-spec-not-yaml": ("research.table", lambda root: [str(written(root / "spec.yaml", "rows: [a\n"))],
+                            "spec.yaml: not YAML"),
+    "table-spec-a-list": ("research.table", lambda root: [str(written(root / "spec.yaml", "- a\n- b\n"))],
+                          "spec.yaml: a table spec is a mapping"),
+}
+
+
+def written(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.filterwarnings("ignore:'research.*' found in sys.modules:RuntimeWarning")  # imported by other tests
+@pytest.mark.parametrize("case", OTHER_COMMANDS)
+def test_the_other_command_lines_end_a_bad_path_in_one_line(case, tmp_path, capfd, monkeypatch):
+    module, arguments, named = OTHER_COMMANDS[case]
+    monkeypatch.chdir(tmp_path)  # whatever a command would write lands here
+    monkeypatch.setattr(sys, "argv", [module, *arguments(tmp_path)])
+    with pytest.raises(SystemExit) as exit:
+        runpy.run_module(module, run_name="__main__", alter_sys=False)
+    lines = capfd.readouterr().err.strip().splitlines() + [str(exit.value.code)]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert exit.value.code not in (0, None)
+    assert len(errors) == 1 and not any("Traceback" in line for line in lines), lines
+    assert named in errors[0]
