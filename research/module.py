@@ -140,9 +140,14 @@ class SequenceRecModule(RecModule):
         model's item distribution over each category."""
         if self.task.category_weight > 0 or item_scores is None:
             return torch.log_softmax(self.model.heads.category_logits(h), dim=-1)
-        probs = torch.softmax(item_scores, dim=-1)  # (B, N+1), padding column is 0
-        by_category = probs.new_zeros(probs.size(0), self.num_categories + 1).index_add_(1, self.item_category, probs)
-        return by_category.clamp(min=1e-30).log().index_fill(1, torch.tensor([0], device=h.device), float("-inf"))
+        # item-major (N+1, B), as the tied heads score (no copy then): each sum over a category's
+        # items adds whole rows, where summing columns of (B, N+1) scatters one value at a time
+        scores = item_scores.T.contiguous()
+        weights = (scores - scores.amax(0)).exp_()  # the padding row scores -inf: weight 0
+        by_category = weights.new_zeros(self.num_categories + 1, scores.size(1)).index_add_(0, self.item_category,
+                                                                                          weights)
+        log_probs = by_category.clamp(min=1e-30).log_() - by_category.sum(0).log()
+        return log_probs.T.contiguous().index_fill_(1, torch.tensor([0], device=h.device), float("-inf"))
 
     def _evaluate(self, batch: dict, split: str) -> None:
         h = latest_output(self.model, batch).float()  # (B, H)

@@ -78,7 +78,7 @@ def test_padding_does_not_change_outputs(name, meta, make_cfg):
     for i, r in enumerate(rows):
         n = r.numel()
         torch.testing.assert_close(h_short[i, -n:], h_long[i, -n:])
-        torch.testing.assert_close(model.heads.item_logits(h_short[i, -1]), model.heads.item_logits(h_long[i, -1]))
+        torch.testing.assert_close(model.heads.item_logits(h_short[i, -1:]), model.heads.item_logits(h_long[i, -1:]))
 
 
 @pytest.mark.parametrize("name", [m for m in SEQUENCE_MODELS if issubclass(model_class(m.split()[0]), EncodesLatest)])
