@@ -38,9 +38,10 @@ from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from research.cli import error_line, fail
 from research.config import check, computation, flat, precheck
 from research.errors import IncompatibleConfig
-from research.io import atomic_path, os_error_line, write_json, write_text
+from research.io import atomic_path, write_json, write_text
 
 log = logging.getLogger(__name__)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -208,11 +209,10 @@ def main(cfg: DictConfig) -> float | None:
     try:
         return run_sweep(cfg)
     except OSError as err:  # a full disk under sweep.dir
-        sys.exit(f"error: {os_error_line(err)}")
+        fail(err, error_line(err))
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as err:
         # the database's own reason (a full disk, no server); not the URL, which may hold a password
-        reason = str(err.__cause__ or err).splitlines()[0]
-        sys.exit(f"error: sweep.storage: the study's database failed: {reason}")
+        fail(err, f"sweep.storage: the study's database failed: {str(err.__cause__ or err).splitlines()[0]}")
 
 
 def run_sweep(cfg: DictConfig) -> float | None:
