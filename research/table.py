@@ -41,7 +41,7 @@ import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +67,10 @@ class Cell:
     seed: int
     overrides: tuple[str, ...]
     entry: str = "research.train"  # the module each cell runs: one of ENTRIES, the first by default
+
+    @property
+    def label(self) -> str:
+        return f"{self.row} / {self.dataset or '-'} / seed {self.seed}"
 
     def run_dir(self) -> Path:
         try:
@@ -224,7 +228,7 @@ def run_cell(cell: Cell, run_dir: Path, jobs: int) -> Path:
     if proc.returncode != 0:
         lines = (run_dir / "stdout.log").read_text(errors="replace").splitlines()
         why = next((line for line in reversed(lines) if line.startswith("error:")), f"see {run_dir}/stdout.log")
-        raise CellFailed(f"cell {cell.row} / {cell.dataset or '-'} / seed {cell.seed} failed: {why}")
+        raise CellFailed(f"cell {cell.label} failed: {why}")
     return run_dir
 
 
@@ -248,16 +252,20 @@ def run_all(todo: list[Cell], jobs: int, archive: Path | None = None) -> dict[Ce
     from_archive = sum(d.parent == archive for d in directories.values()) if archive else 0
     print(f"{len(todo)} cells, {len(todo) - fresh} reused ({from_archive} from {archive}), {fresh} to run"
           if from_archive else f"{len(todo)} cells, {len(todo) - fresh} reused, {fresh} to run", file=sys.stderr)
-    results = {}
-    with ThreadPoolExecutor(max_workers=jobs) as pool, tqdm(total=len(todo), desc="cells", file=sys.stderr) as bar:
+    done = {}
+    interactive = sys.stderr.isatty()  # a bar in a terminal; in a log file, one line per cell
+    with ThreadPoolExecutor(max_workers=jobs) as pool, \
+            tqdm(total=len(todo), desc="cells", file=sys.stderr, disable=not interactive) as bar:
         futures = {pool.submit(run_cell, cell, directories[cell], jobs): cell for cell in todo}
-        for future in futures:
-            run_dir = future.result()
+        for future in as_completed(futures):
+            cell, run_dir = futures[future], future.result()
             config = yaml.safe_load((run_dir / "config.yaml").read_text())
-            results[futures[future]] = json.loads((run_dir / "metrics.json").read_text()) | {
+            done[cell] = json.loads((run_dir / "metrics.json").read_text()) | {
                 "mask_history": config["eval"]["mask_history"]}
             bar.update()
-    return results
+            if not interactive:
+                print(f"cell {len(done)}/{len(todo)} done: {cell.label} ({run_dir})", file=sys.stderr)
+    return {cell: done[cell] for cell in todo}  # in the spec's order, whatever finished first
 
 
 def summarise(spec: dict, results: dict[Cell, dict]) -> list[dict]:

@@ -57,7 +57,7 @@ def test_a_table_runs_its_cells_once_and_resumes_the_missing_ones(in_tmp):
     assert scores(second) == scores(first)  # deterministic cells, same numbers
 
 
-def test_a_fresh_clone_reuses_archived_cells_and_trains_only_the_ones_the_archive_lacks(in_tmp, monkeypatch):
+def test_a_fresh_clone_reuses_archived_cells_and_trains_only_the_ones_the_archive_lacks(in_tmp, monkeypatch, capfd):
     spec = in_tmp / "toy.yaml"
     spec.write_text(yaml.safe_dump(SPEC | {"seeds": [0]}))
 
@@ -67,6 +67,8 @@ def test_a_fresh_clone_reuses_archived_cells_and_trains_only_the_ones_the_archiv
         return (in_tmp / "results" / "toy.csv").read_text()
 
     first = make_table()
+    log = capfd.readouterr().err  # not a terminal: one line per cell, no progress bar redrawn with \r
+    assert "\r" not in log and len(re.findall(r"^cell \d/2 done: (Pop|Last) / - / seed 0 \(", log, re.M)) == 2
     archived = sorted(p.name for p in (in_tmp / "archive").iterdir())
     assert len(archived) == 2
     shutil.rmtree(in_tmp / "outputs")  # a fresh clone: results/ and the archive, no run folders
