@@ -115,10 +115,28 @@ def check(cfg: DictConfig) -> None:
     for path, node in objects(cfg):
         check_arguments(path, node)
     check_monitor(cfg)
+    check_devices(cfg)
     model_len, data_len = OmegaConf.select(cfg, "model.max_len"), OmegaConf.select(cfg, "datamodule.max_len")
     if _integer(model_len) and _integer(data_len) and model_len < data_len:
         raise IncompatibleConfig(f"model.max_len={model_len}: must be >= datamodule.max_len ({data_len}), "
                                  "the length of the windows the model is fed")
+
+
+def check_devices(cfg: DictConfig) -> None:
+    """More than one device only through trainer=ddp: Lightning would otherwise put its own
+    DistributedSampler under our loaders, which pads each rank's evaluation rows with copies (some
+    targets counted twice) and replaces our training batches."""
+    devices = OmegaConf.select(cfg, "trainer.devices", default=1)
+    if isinstance(devices, str):  # Lightning's spellings: "auto", "-1", "2", "0,1"; "0," is GPU 0 alone
+        text = devices.strip(" ,")
+        many = text in ("auto", "-1") or "," in text or (text.isdigit() and int(text) > 1)
+    elif isinstance(devices, ListConfig):  # GPU indices
+        many = len(devices) > 1
+    else:  # 0 and negative counts are Lightning's to refuse
+        many = isinstance(devices, int) and (devices > 1 or devices == -1)
+    if many and OmegaConf.select(cfg, "trainer.use_distributed_sampler", default=True) is not False:
+        raise IncompatibleConfig(f"trainer.devices={devices}: more than one device runs with trainer=ddp "
+                                 f"(e.g. trainer=ddp trainer.devices={devices}), whose ranks each read their own shard")
 
 
 def objects(node: DictConfig, path: str = ""):

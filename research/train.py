@@ -23,6 +23,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from research.callbacks import AtomicCheckpointIO, EpochTimer, KeptRows, RNGState, ValidationCurve
@@ -278,7 +279,8 @@ def main(cfg: DictConfig) -> float | None:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # without it some gloo runs abort at exit
     summary = {k: round(v, 4) for k, v in results.items() if k.startswith("test/") and "/" not in k[5:]}
-    print(json.dumps(summary, indent=1))
+    if rank_zero_only.rank == 0:  # under DDP every rank gets here; one summary is enough
+        print(json.dumps(summary, indent=1))
     return results.get(cfg.task.monitor)
 
 

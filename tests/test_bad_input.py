@@ -273,6 +273,9 @@ CASES = {
     "windows-unknown-update": (None, ["split=time_window", "update=finetuned"],
                                "update=finetuned: no option 'finetuned' in config group 'update'"),
     "debug-unknown-option": (None, ["debug=fsat"], "no option 'fsat' in config group 'debug' (options: fast)"),
+    # Lightning would shard with its own padded sampler: targets counted twice
+    "devices-without-ddp": (None, ["trainer.devices=2"],
+                            "trainer.devices=2: more than one device runs with trainer=ddp"),
     "windows-epochs": (None, ["split=time_window", "update=finetune", "update.epochs=0"],
                        "update.epochs=0: must be an integer >= 1"),
     "windows-replay-share": (None, ["split=time_window", "update=replay", "update.replay_users=1.5"],
