@@ -38,10 +38,8 @@ OS_ERROR_IN_MESSAGE = re.compile(r"\(os error (\d+)\)")
 
 
 def os_error(err: BaseException, path: Path) -> OSError | None:
-    """The OSError behind a library's write failure, with `path` as its file: polars (Rust)
-    reports a full disk or a file-size limit as a ComputeError that ends "(os error 28)"."""
-    if isinstance(err, OSError):
-        return err
+    """The OSError behind a library's write failure, with `path` as its file, or None: polars
+    (Rust) reports a full disk or a file-size limit as a ComputeError that ends "(os error 28)"."""
     number = OS_ERROR_IN_MESSAGE.search(str(err))
     return OSError(int(number.group(1)), os.strerror(int(number.group(1))), str(path)) if number else None
 

@@ -249,9 +249,9 @@ def finished_folder(cell: Cell, archive: Path | None) -> Path:
 def run_all(todo: list[Cell], jobs: int, archive: Path | None = None) -> dict[Cell, dict]:
     directories = {cell: finished_folder(cell, archive) for cell in todo}
     fresh = sum(not (d / "metrics.json").is_file() for d in directories.values())
-    from_archive = sum(d.parent == archive for d in directories.values()) if archive else 0
-    print(f"{len(todo)} cells, {len(todo) - fresh} reused ({from_archive} from {archive}), {fresh} to run"
-          if from_archive else f"{len(todo)} cells, {len(todo) - fresh} reused, {fresh} to run", file=sys.stderr)
+    from_archive = sum(d.parent == archive for d in directories.values())
+    where = f" ({from_archive} from {archive})" if from_archive else ""
+    print(f"{len(todo)} cells, {len(todo) - fresh} reused{where}, {fresh} to run", file=sys.stderr)
     done = {}
     interactive = sys.stderr.isatty()  # a bar in a terminal; in a log file, one line per cell
     with ThreadPoolExecutor(max_workers=jobs) as pool, \

@@ -140,11 +140,12 @@ def ensure_built(builder: Builder, cache_dir: str | Path, min_user_events: int =
         except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)
             # the rename fails when a concurrent run finished the same entry first: use theirs
-            if not (isinstance(err, OSError) and directory.is_dir()):
-                failed_write = os_error(err, directory)  # a full disk met by polars: the entry and why
-                if failed_write is None or failed_write is err:
-                    raise
-                raise failed_write from err
+            if isinstance(err, OSError) and directory.is_dir():
+                return directory
+            failed_write = os_error(err, directory)  # a full disk met by polars: the entry and why
+            if failed_write is None:
+                raise
+            raise failed_write from err
     return directory
 
 
