@@ -55,6 +55,7 @@ class EvalSchema:
     mask_history: bool = MISSING
     slice_window: int = MISSING
     migration_latency: bool = MISSING
+    scores_per_chunk: int | None = MISSING
 
 
 STORE = ConfigStore.instance()
@@ -86,6 +87,7 @@ RULES = {
     "compile": (lambda v: isinstance(v, bool), "true or false"),
     "resume": (lambda v: isinstance(v, bool), "true or false"),
     "threads": (lambda v: v is None or (_integer(v) and v >= 1), "an integer >= 1, or null"),
+    "eval.scores_per_chunk": (lambda v: v is None or (_integer(v) and v >= 1), "an integer >= 1, or null"),
     "optimizer.lr": (lambda v: _number(v) and v > 0, "a number > 0"),
     "optimizer.weight_decay": (lambda v: _number(v) and v >= 0, "a number >= 0"),
     "trainer.max_epochs": (lambda v: _integer(v) and (v >= 1 or v == -1),
@@ -308,10 +310,10 @@ def flat(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: node}
 
 
-# where a run writes, logs and caches, how it shows and saves progress and how many threads it
-# uses (an execution setting, as the device is): not what it computes
-VOLATILE = ("paths", "logger", "resume", "threads", "sweep", "callbacks.progress_bar", "callbacks.model_checkpoint",
-            "callbacks.last_checkpoint", "data.anonymize", "datamodule.anonymize", "datamodule.cache_dir")
+# where a run writes, logs and caches, how it shows and saves progress, how many threads it uses
+# and how many scores it holds at once (execution settings, as the device is): not what it computes
+VOLATILE = ("paths", "logger", "resume", "threads", "eval.scores_per_chunk", "sweep", "callbacks.progress_bar",
+            "callbacks.model_checkpoint", "callbacks.last_checkpoint", "data.anonymize", "datamodule.anonymize", "datamodule.cache_dir")
 
 
 def computation(cfg: DictConfig) -> dict:

@@ -16,19 +16,12 @@ from torchmetrics import Metric
 SLICES = ("stay", "shift")
 
 
-def mask_seen(scores: torch.Tensor, history: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Exclude items the user interacted with before the target (set to -inf), except the
-    target itself. scores: (B, N+1); history: (2, H) (row, item) pairs; targets: (B,)."""
-    target_scores = scores.gather(1, targets.unsqueeze(1))
-    scores = scores.index_put((history[0], history[1]), torch.tensor(float("-inf"), device=scores.device))
-    return scores.scatter(1, targets.unsqueeze(1), target_scores)
-
-
 def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """(B, N) scores, (B,) targets -> (B,) 0-based pessimistic rank of each target."""
     target_scores = scores.gather(1, targets.unsqueeze(1))
-    # an int32 count: summing the (B, N) mask into int64 first copies it to 8 bytes per item (4x slower)
-    return (scores >= target_scores).sum(1, dtype=torch.int32).long() - 1
+    # "not below the target" counts a NaN against it (a diverged model earns nothing); an int32
+    # count: summing the (B, N) mask into int64 first copies it to 8 bytes per item (4x slower)
+    return scores.size(1) - 1 - (scores < target_scores).sum(1, dtype=torch.int32).long()
 
 
 def ranking_values(ranks: torch.Tensor, ks: tuple[int, ...]) -> dict[str, torch.Tensor]:

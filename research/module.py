@@ -24,6 +24,7 @@ from research.errors import IncompatibleConfig
 from research.losses import WEIGHTINGS, weigh
 from research.migration import MigrationLatency
 from research.models import OwnObjective, latest_output
+from research.ranking import rank_all_items
 
 if TYPE_CHECKING:
     from research.tasks import Task
@@ -96,6 +97,7 @@ class SequenceRecModule(RecModule):
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         loss_weighting: str = "target",
         targets_per_batch: float = 1.0,
+        scores_per_chunk: int | None = None,
     ):
         if loss_weighting not in WEIGHTINGS:
             raise IncompatibleConfig(f"loss.weighting must be one of {', '.join(WEIGHTINGS)}, got '{loss_weighting}'")
@@ -104,7 +106,7 @@ class SequenceRecModule(RecModule):
         self.num_categories = num_categories
         self.loss_weighting, self.targets_per_batch = loss_weighting, targets_per_batch
         self.item_loss, self.category_loss = item_loss, category_loss
-        self.ks, self.mask_history = tuple(ks), mask_history
+        self.ks, self.mask_history, self.scores_per_chunk = tuple(ks), mask_history, scores_per_chunk
         self.register_buffer("item_category", item_category, persistent=False)
         self.migration = nn.ModuleDict({s: MigrationLatency() for s in ("val", "test")}) if migration_latency else None
 
@@ -132,22 +134,23 @@ class SequenceRecModule(RecModule):
     def next_category_log_probs(self, h: torch.Tensor) -> torch.Tensor:
         """(B, C+1) log P(next category) from each row's latest output, exactly as evaluation
         computes it (for the tracker and the figures)."""
-        item_scores = self.model.heads.item_logits(h) if self.task.item_weight > 0 else None
-        return self.category_log_probs(h, item_scores)
+        return self._rank(h, None, None, categories=True)[1]
 
-    def category_log_probs(self, h: torch.Tensor, item_scores: torch.Tensor | None) -> torch.Tensor:
-        """(B, C+1) log P(next category). Without a trained category head, marginalise the
-        model's item distribution over each category."""
-        if self.task.category_weight > 0 or item_scores is None:
-            return torch.log_softmax(self.model.heads.category_logits(h), dim=-1)
-        # item-major (N+1, B), as the tied heads score (no copy then): each sum over a category's
-        # items adds whole rows, where summing columns of (B, N+1) scatters one value at a time
-        scores = item_scores.T.contiguous()
-        weights = (scores - scores.amax(0)).exp_()  # the padding row scores -inf: weight 0
-        by_category = weights.new_zeros(self.num_categories + 1, scores.size(1)).index_add_(0, self.item_category,
-                                                                                          weights)
-        log_probs = by_category.clamp(min=1e-30).log_() - by_category.sum(0).log()
-        return log_probs.T.contiguous().index_fill_(1, torch.tensor([0], device=h.device), float("-inf"))
+    def _rank(self, h: torch.Tensor, targets: torch.Tensor | None, history: torch.Tensor | None,
+              categories: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Each target's rank among all items (None without targets) and, if `categories`, the
+        (B, C+1) next-category log-probabilities: from the category head where one is trained,
+        else the item distribution marginalised over each category's items."""
+        head = self.task.category_weight > 0 or self.task.item_weight <= 0
+        ranks = log_probs = None
+        if self.task.item_weight > 0 and (targets is not None or (categories and not head)):
+            ranking = rank_all_items(self.model.heads, h, targets, self.item_category.numel() - 1, history=history,
+                                     item_category=self.item_category if categories and not head else None,
+                                     num_categories=self.num_categories, scores_per_chunk=self.scores_per_chunk)
+            ranks, log_probs = ranking.ranks, ranking.category_log_probs
+        if categories and head:
+            log_probs = torch.log_softmax(self.model.heads.category_logits(h), dim=-1)
+        return ranks, log_probs
 
     def _evaluate(self, batch: dict, split: str) -> None:
         h = latest_output(self.model, batch).float()  # (B, H)
@@ -157,17 +160,12 @@ class SequenceRecModule(RecModule):
             self._score(batch, h, split)
 
     def _score(self, batch: dict, h: torch.Tensor, split: str) -> None:
-        values: dict[str, torch.Tensor] = {}
-        item_scores = None
-        if self.task.item_weight > 0:
-            item_scores = self.model.heads.item_logits(h)  # (B, N+1)
-            ranked = item_scores
-            if self.mask_history:
-                ranked = metrics.mask_seen(item_scores, batch["history"], batch["target_item"])
-            values |= metrics.ranking_values(metrics.target_ranks(ranked, batch["target_item"]), self.ks)
         metric = self.eval_metrics[split]
         # the category distribution only where something reads it
-        log_probs = self.category_log_probs(h, item_scores) if metric.by_category or self.migration else None
+        categories = metric.by_category or self.migration is not None
+        targets = batch["target_item"] if self.task.item_weight > 0 else None
+        ranks, log_probs = self._rank(h, targets, batch["history"] if self.mask_history else None, categories)
+        values = {} if ranks is None else metrics.ranking_values(ranks, self.ks)
         if metric.by_category:
             values |= metrics.category_values(log_probs, batch["target_category"])
             metric.update(values, batch["is_shift"], log_probs.argmax(1), batch["target_category"])

@@ -98,7 +98,7 @@ class ProfileHeads(nn.Module):
         logits = h.clamp(min=1e-12).log()
         return logits.index_fill(-1, torch.tensor([0], device=h.device), float("-inf"))
 
-    def item_logits(self, h: torch.Tensor) -> torch.Tensor:
+    def item_scores(self, h: torch.Tensor, items: slice | torch.Tensor) -> torch.Tensor:
         raise NotImplementedError("profile models predict categories only (task=next_category)")
 
 

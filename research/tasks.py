@@ -89,7 +89,7 @@ class NextEvent(Task):
         return SequenceRecModule(model, self, item_loss, category_loss, optimizer, item_category, ks=tuple(eval.ks),
                                  mask_history=eval.mask_history, migration_latency=eval.migration_latency,
                                  scheduler=scheduler, loss_weighting=loss_weighting,
-                                 targets_per_batch=targets_per_batch)
+                                 targets_per_batch=targets_per_batch, scores_per_chunk=eval.scores_per_chunk)
 
 
 @dataclass(frozen=True)

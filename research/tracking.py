@@ -10,7 +10,7 @@ which the tracker keeps for every model. `swap(module)` puts a model updated on 
 research.windows update) into the running tracker without losing any user: a recurrent model's
 states are re-encoded from each user's window (the old model's states mean nothing to the new
 weights), a window model simply reads the windows with the new weights. The distribution is
-the one evaluation scores (`SequenceRecModule.category_log_probs`), so a tracked prediction
+the one evaluation scores (`SequenceRecModule.next_category_log_probs`), so a tracked prediction
 equals the evaluated one. A user is flagged as migrating when the most-likely category changes
 and the new one leads the old by at least `min_margin` probability.
 """

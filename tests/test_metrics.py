@@ -23,16 +23,6 @@ def test_ranking_values_match_hand_computation():
     assert values["mrr@10"].tolist() == pytest.approx([1.0, 0.2, 0.1, 0.0])
 
 
-def test_mask_seen_excludes_history_but_never_the_target():
-    scores = torch.tensor([[-9.0, 5.0, 4.0, 3.0, 2.0]])
-    history = torch.tensor([[0, 0], [1, 3]])  # row 0 saw items 1 and 3
-    masked = metrics.mask_seen(scores, history, torch.tensor([3]))  # target 3 was also seen
-    assert masked[0, 1] == float("-inf")
-    assert masked[0, 3] == 3.0  # target keeps its score
-    assert metrics.target_ranks(masked, torch.tensor([3])).item() == 1  # only item 2 beats it
-    assert metrics.target_ranks(scores, torch.tensor([3])).item() == 2  # unmasked: items 1, 2
-
-
 def test_category_values_and_macro_f1():
     log_probs = torch.log(torch.tensor([[0.0, 0.7, 0.2, 0.1], [0.0, 0.1, 0.3, 0.6], [0.0, 0.5, 0.4, 0.1]]))
     targets = torch.tensor([1, 2, 3])

@@ -22,8 +22,7 @@ def reencoded(module, items: torch.Tensor, behaviors: torch.Tensor, width: int) 
     batch = {"items": left_pad(items[-width:], width), "behaviors": left_pad(behaviors[-width:], width)}
     batch["categories"] = module.item_category[batch["items"]]
     h = module.model(batch)[:, -1]
-    scores = module.model.heads.item_logits(h) if module.task.item_weight > 0 else None
-    return module.category_log_probs(h, scores).exp()[0]
+    return module.next_category_log_probs(h).exp()[0]
 
 
 @pytest.mark.parametrize(("model", "task"), [("gru", "next_item"), ("lstm", "next_category"),

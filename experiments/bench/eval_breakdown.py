@@ -56,8 +56,9 @@ def main(root: str, device: str) -> None:
 
     def item_ranks():
         for batch in cached:
-            scores = module.model.heads.item_logits(latest_output(module.model, batch).float())
-            metrics.ranking_values(metrics.target_ranks(scores, batch["target_item"]), module.ks)
+            h = latest_output(module.model, batch).float()
+            ranks, _ = module._rank(h, batch["target_item"], None, categories=False)
+            metrics.ranking_values(ranks, module.ks)
 
     def evaluate(source):
         def work():
@@ -69,7 +70,7 @@ def main(root: str, device: str) -> None:
 
     timed("building the batches and moving them to the device", lambda: sum(1 for _ in batches()))
     timed("encoder forward", encoder)
-    timed("encoder + item scores + ranks (hit/ndcg)", item_ranks)
+    timed("encoder + item scores + ranks (hit/ndcg), in chunks", item_ranks)
     timed("the module's evaluation (+ category metrics, stay/shift slices), batches ready", evaluate(lambda: cached))
     timed("the same, building the batches too", evaluate(batches))
     print("\n".join([f"{len(cached)} validation batches on {device}", "",

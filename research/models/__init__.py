@@ -5,7 +5,8 @@ up a new model from its config file alone:
     model.supported_tasks : frozenset[str]      names of the tasks it can be trained/evaluated on
     model(batch) -> (B, L, H)                    a representation at every position; position t
                                                  depends only on events 0..t (causal)
-    model.heads.item_logits(h) -> (B, N+1)       (B, H) outputs scored against every item (column 0 = padding, -inf)
+    model.heads.item_scores(h, items) -> (n, B)  (B, H) outputs scored against `items` (a slice or
+                                                 ids), item-major; item 0 (padding) scores -inf
     model.heads.category_logits(h) -> (..., C+1) scores of every category (column 0 = padding, -inf)
     model.heads.item_table -> (N+1, D) or None   item embeddings, for sampled losses
     Model.causal = True                          False: bidirectional; only the last output

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from research.data.schema import DatasetMeta
-from research.models.components.heads import mask_padding
+from research.models.components.heads import mask_padding, mask_padding_rows
 
 # Large enough that any item of the latest category outranks every other item.
 CATEGORY_BONUS = 1e4
@@ -26,9 +26,9 @@ class LastCategoryHeads(nn.Module):
         """h: (..., C+1) one-hot of the latest category."""
         return mask_padding(h * CATEGORY_BONUS + self.category_prior)
 
-    def item_logits(self, h: torch.Tensor) -> torch.Tensor:
-        in_latest = h[..., self.item_category]  # (..., N+1): 1 where the item's category is the latest
-        return mask_padding(in_latest * CATEGORY_BONUS + self.item_prior)
+    def item_scores(self, h: torch.Tensor, items: slice | torch.Tensor) -> torch.Tensor:
+        in_latest = h.T[self.item_category[items]]  # (n, B): 1 where the item's category is the latest
+        return mask_padding_rows(in_latest * CATEGORY_BONUS + self.item_prior[items].unsqueeze(1), items)
 
 
 class LastCategory(nn.Module):

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from research.data.schema import DatasetMeta
-from research.models.components.heads import mask_padding
+from research.models.components.heads import mask_padding, mask_padding_rows
 
 
 class PriorHeads(nn.Module):
@@ -19,8 +19,8 @@ class PriorHeads(nn.Module):
         self.register_buffer("category_prior", (category_counts.double() + 1).log().float())
         self.item_table = None
 
-    def item_logits(self, h: torch.Tensor) -> torch.Tensor:
-        return mask_padding(self.item_prior.expand(*h.shape[:-1], -1))
+    def item_scores(self, h: torch.Tensor, items: slice | torch.Tensor) -> torch.Tensor:
+        return mask_padding_rows(self.item_prior[items].unsqueeze(1).repeat(1, h.size(0)), items)
 
     def category_logits(self, h: torch.Tensor) -> torch.Tensor:
         return mask_padding(self.category_prior.expand(*h.shape[:-1], -1))

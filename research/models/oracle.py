@@ -24,7 +24,7 @@ from research.data.cache import id_map
 from research.data.schema import DatasetMeta
 from research.data.simulator import SimulatorParams
 from research.models import SEQUENCE_TASKS
-from research.models.components.heads import mask_padding
+from research.models.components.heads import mask_padding, mask_padding_rows
 
 
 def dense_parameters(meta: DatasetMeta) -> dict[str, torch.Tensor]:
@@ -76,8 +76,9 @@ class OracleHeads(nn.Module):
         probs = h.double() @ self.observed
         return mask_padding(torch.cat([probs.new_zeros(*probs.shape[:-1], 1), probs], -1).log().float())
 
-    def item_logits(self, h: torch.Tensor) -> torch.Tensor:
-        return mask_padding((h.double() @ self.emission.flatten(0, 1)).log().float())
+    def item_scores(self, h: torch.Tensor, items: slice | torch.Tensor) -> torch.Tensor:
+        emission = self.emission.flatten(0, 1)[:, items]  # (P * C, n)
+        return mask_padding_rows((emission.T @ h.double().T).log().float(), items)
 
 
 class Oracle(nn.Module):

@@ -59,7 +59,7 @@ def test_the_oracle_equals_brute_force_enumeration_of_hidden_paths(tiny):
     batch = datamodule.test_set.__getitems__(list(range(len(datamodule.test_set))))
     with torch.no_grad():
         h = model(batch)[:, -1]
-        category, item = model.heads.category_logits(h).exp(), model.heads.item_logits(h).exp()
+        category, item = model.heads.category_logits(h).exp(), model.heads.item_scores(h, slice(None)).T.exp()
     directory = datamodule.meta.artefact_dir
     params = SimulatorParams.load(directory / PARAMS_FILE)
     raw_item = pl.read_parquet(directory / "items.parquet").sort("dense")["raw"].to_numpy()

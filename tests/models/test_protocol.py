@@ -78,7 +78,8 @@ def test_padding_does_not_change_outputs(name, meta, make_cfg):
     for i, r in enumerate(rows):
         n = r.numel()
         torch.testing.assert_close(h_short[i, -n:], h_long[i, -n:])
-        torch.testing.assert_close(model.heads.item_logits(h_short[i, -1:]), model.heads.item_logits(h_long[i, -1:]))
+        torch.testing.assert_close(model.heads.item_scores(h_short[i, -1:], slice(None)),
+                                   model.heads.item_scores(h_long[i, -1:], slice(None)))
 
 
 @pytest.mark.parametrize("name", [m for m in SEQUENCE_MODELS if issubclass(model_class(m.split()[0]), EncodesLatest)])
@@ -100,7 +101,7 @@ def test_model_interface(name, meta, make_cfg):
     with torch.no_grad():
         h = model(batch_of(items, meta))
         assert h.shape[:2] == (2, 12)
-        item_logits = model.heads.item_logits(h[:, -1])
+        item_logits = model.heads.item_scores(h[:, -1], slice(None)).T
         category_logits = model.heads.category_logits(h[:, -1])
     assert item_logits.shape == (2, NUM_ITEMS + 1) and category_logits.shape == (2, NUM_CATEGORIES + 1)
     assert bool((item_logits[:, 0] == float("-inf")).all()) and bool((category_logits[:, 0] == float("-inf")).all())
@@ -157,10 +158,10 @@ def test_item_dropout_acts_on_the_scoring_table_in_training_only(name, meta, mak
     items = left_pad(torch.randint(1, NUM_ITEMS + 1, (2, 5)), 12)
     with torch.no_grad():
         h = model(batch_of(items, meta))[:, -1]
-        scores = model.heads.item_logits(h)
+        scores = model.heads.item_scores(h, slice(None)).T
         torch.testing.assert_close(scores[:, 1:], h @ model.embedding.items.weight[1:].T)
         model.train()
-        assert bool((model.heads.item_logits(h)[:, 1:] == 0).all())
+        assert bool((model.heads.item_scores(h, slice(None)).T[:, 1:] == 0).all())
         loss = FullSoftmaxCE()(h, items[:, -1], model.heads)
     torch.testing.assert_close(loss, torch.full((2,), math.log(NUM_ITEMS)))
 

@@ -1,0 +1,84 @@
+"""Full ranking over every item, one chunk of items at a time: each target's rank among all
+items (research.metrics defines it) and, where asked, the model's next-category distribution
+marginalised from its item distribution. The (items, users) score matrix is never held whole:
+a chunk is scored, masked, counted and folded into the category sums while it is still in
+cache, so evaluation's memory grows with the chunk, not with the catalogue (millions of items
+fit), and on a CPU the pass reads each score from cache instead of from memory five times.
+
+No sort: a rank is a count of the items that score at least the target's score."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+# scores per chunk (items x users), when the config leaves it to the device: on a CPU a chunk
+# of 2 MiB stays in the core's cache; a GPU pays per kernel launch, so there a chunk is as large
+# as Beauty's whole matrix at an evaluation batch of 512 (experiments/bench/eval_chunks.py)
+CHUNK_SCORES = {"cpu": 1 << 19, "cuda": 1 << 24}
+
+
+def chunk_items(num_users: int, device: torch.device, scores_per_chunk: int | None) -> int:
+    """Items per chunk for a batch of `num_users` rows."""
+    budget = scores_per_chunk or CHUNK_SCORES.get(device.type, CHUNK_SCORES["cuda"])
+    return max(2, budget // max(num_users, 1))
+
+
+@dataclass
+class FullRanking:
+    ranks: torch.Tensor | None  # (B,) int64: items other than the target scoring >= it (0 = top)
+    category_log_probs: torch.Tensor | None  # (B, C+1): log P(next category); column 0 (padding) -inf
+
+
+def rank_all_items(heads, h: torch.Tensor, targets: torch.Tensor | None, num_items: int, *,
+                   history: torch.Tensor | None = None, item_category: torch.Tensor | None = None,
+                   num_categories: int = 0, scores_per_chunk: int | None = None) -> FullRanking:
+    """h: (B, D) outputs; targets: (B,) item ids, or None for no ranks; num_items: N (ids 1..N);
+    history: (2, P) (row, item) pairs to exclude from the ranking (never the target itself);
+    item_category: (N+1,) category of each item, to marginalise the item distribution over
+    categories (None: no category distribution). `heads.item_scores(h, items)` scores rows of
+    `h` against `items` (a slice or ids), item-major (len(items), B), padding -inf."""
+    rows = h.size(0)
+    step = chunk_items(rows, h.device, scores_per_chunk)
+    count = target_scores = None
+    if targets is not None:
+        # the target's score from a product of the same shape class as a chunk's (items x D by
+        # D x B), so it equals, bit for bit, the score its chunk gives it (a test holds this)
+        target_scores = heads.item_scores(h, targets).diagonal()
+        count = torch.zeros(rows, dtype=torch.int32, device=h.device)
+        if history is not None and history.size(1):
+            order = history[1].argsort()
+            history = history[:, order]
+            starts = torch.arange(0, num_items + 1 + step, step, device=h.device)  # every chunk's, and the end
+            bounds = torch.searchsorted(history[1], starts).tolist()
+    if item_category is not None:
+        top = torch.full((rows,), float("-inf"), device=h.device)
+        mass = h.new_zeros(num_categories + 1, rows)  # sum of exp(score - top) over each category's items
+    for chunk, start in enumerate(range(0, num_items + 1, step)):
+        stop = min(start + step, num_items + 1)
+        scores = heads.item_scores(h, slice(start, stop))  # (n, B)
+        if item_category is not None:
+            new_top = torch.maximum(top, scores.amax(0))
+            # rescale what earlier chunks summed to the new maximum (exp(-inf - -inf): a row whose
+            # chunks so far held only the padding item has nothing to rescale)
+            mass.mul_((top - new_top).exp_().nan_to_num_(0.0))
+            mass.index_add_(0, item_category[start:stop], (scores - new_top).exp_())
+            top = new_top
+        if count is not None:
+            if history is not None and history.size(1):
+                lo, hi = bounds[chunk], bounds[chunk + 1]
+                scores[history[1, lo:hi] - start, history[0, lo:hi]] = float("-inf")
+            # the target never counts itself (a scatter, not a boolean index: no wait for the device)
+            row = (targets - start).clamp_(0, stop - start - 1).unsqueeze(0)
+            here = ((targets >= start) & (targets < stop)).unsqueeze(0)
+            scores.scatter_(0, row, scores.gather(0, row).masked_fill_(here, float("-inf")))
+            # counted as "not below the target", so a NaN score beats it: a diverged model earns nothing
+            count += stop - start - (scores < target_scores).sum(0, dtype=torch.int32)
+    log_probs = None
+    if item_category is not None:
+        log_probs = (mass.clamp(min=1e-30).log_() - mass.sum(0).log()).T.contiguous()
+        log_probs[:, 0] = float("-inf")
+    # a NaN target score counted every row, its own and the padding item's too: as the whole
+    # matrix's count does (research.metrics.target_ranks), it ranks behind all N items
+    return FullRanking(None if count is None else count.clamp_(max=num_items).long(), log_probs)
