@@ -6,7 +6,10 @@ the target ids and the model's heads, so sampled variants score a subset of item
     category_loss(logits (M, C+1), targets (M,)) -> (M,)
 
 Losses return one value per target: how targets are weighed into a batch's loss is one
-stated choice of the module (`loss.weighting`), the same for every loss. Negatives are drawn
+stated choice of the module (`loss.weighting`), the same for every loss. Under mixed precision
+the scores' matrix products run in bf16, but every loss takes its scores in fp32 before it
+corrects, exponentiates or sums them (bf16 spaces values near 10 by 0.06), in float32 on
+every device (CPU autocast leaves softplus in bf16, CUDA's does not). Negatives are drawn
 on the query's device, for the whole batch at once. A sampled negative that equals the row's
 target (an accidental hit) is removed from that row's loss.
 """
@@ -42,7 +45,7 @@ class FullSoftmaxCE(nn.Module):
     def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
         # score real items only (row 0 of the table is padding): no (M, N+1) masked copy
         logits = query @ heads.item_table[1:].T  # (M, N)
-        return F.cross_entropy(logits, targets - 1, reduction="none")
+        return F.cross_entropy(logits.float(), targets - 1, reduction="none")
 
 
 class SampledSoftmaxCE(nn.Module):
@@ -76,7 +79,8 @@ class SampledSoftmaxCE(nn.Module):
             draws = torch.multinomial(self.q, targets.numel() * self.num_negatives, replacement=True)
             negatives = draws.view(targets.numel(), self.num_negatives)  # (M, k)
             hits = negatives == targets.unsqueeze(1)
-        logits = torch.cat([item_scores(query, heads, targets.unsqueeze(1)), item_scores(query, heads, negatives)], 1)
+        logits = torch.cat([item_scores(query, heads, targets.unsqueeze(1)),
+                            item_scores(query, heads, negatives)], 1).float()
         if self.log_q_correction:
             logits[:, 1:] -= self.log_expected[negatives]
         hits = torch.cat([torch.zeros_like(targets, dtype=torch.bool).unsqueeze(1), hits], 1)
@@ -94,7 +98,7 @@ class _PerRowNegatives(nn.Module):
         """-> positive scores (M,), negative scores (M, k), valid (M, k) (False at accidental hits)."""
         negatives = torch.randint(1, self.num_items + 1, (targets.numel(), self.num_negatives), device=targets.device)
         positive = (query * heads.item_table[targets]).sum(-1)
-        return positive, item_scores(query, heads, negatives), negatives != targets.unsqueeze(1)
+        return positive.float(), item_scores(query, heads, negatives).float(), negatives != targets.unsqueeze(1)
 
 
 class SampledBCE(_PerRowNegatives):

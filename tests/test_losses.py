@@ -5,6 +5,7 @@ import csv
 
 import pytest
 import torch
+from hydra.utils import instantiate
 from torch.nn import functional as F
 
 from research import losses
@@ -118,6 +119,22 @@ def test_loss_weightings():
 def test_unknown_weighting_fails_with_one_line(make_cfg):
     with pytest.raises(ValueError, match=r"^loss.weighting=user: must be one of target, window, batch$"):
         run(make_cfg("model=gru", "loss.weighting=user", "debug=fast", *TINY_SYNTHETIC))
+
+
+@pytest.mark.parametrize("loss", options("loss"))
+def test_every_loss_is_float32_under_bf16_autocast(loss, meta, make_cfg):
+    """Mixed precision (trainer.precision=bf16-mixed runs the step under autocast): the products
+    may run in bf16, the loss per target is float32 and near the float32 loss."""
+    item_loss = instantiate(make_cfg(f"loss={loss}").loss.item, meta=meta)
+    heads, query, targets = Heads(), torch.randn(64, D), torch.randint(1, N + 1, (64,))
+    losses_by_precision = []
+    for enabled in (False, True):
+        torch.manual_seed(0)  # the same negatives in both
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
+            losses_by_precision.append(item_loss(query, targets, heads))
+    full, mixed = losses_by_precision
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, full, rtol=0.05, atol=0.05)
 
 
 @pytest.mark.parametrize("loss", options("loss"))
