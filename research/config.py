@@ -313,7 +313,8 @@ def flat(node: Any, prefix: str = "") -> dict[str, Any]:
 # where a run writes, logs and caches, how it shows and saves progress, how many threads it uses
 # and how many scores it holds at once (execution settings, as the device is): not what it computes
 VOLATILE = ("paths", "logger", "resume", "threads", "eval.scores_per_chunk", "sweep", "callbacks.progress_bar",
-            "callbacks.model_checkpoint", "callbacks.last_checkpoint", "data.anonymize", "datamodule.anonymize", "datamodule.cache_dir")
+            "callbacks.model_checkpoint", "callbacks.last_checkpoint", "data.anonymize", "datamodule.anonymize",
+            "datamodule.cache_dir")
 
 
 def computation(cfg: DictConfig) -> dict:

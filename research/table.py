@@ -295,8 +295,8 @@ def reported(spec: dict, runs: list[dict]) -> list[str]:
     return [*spec["metrics"], *(f"window/{w}/{m}" for m in spec["metrics"] for w in windows)]
 
 
-ARCHIVED = ("metrics.json", "windows.jsonl", "config.yaml", "run_info.json", "feature_importances.json",
-            "tree_rules.txt")
+ARCHIVED = ("metrics.json", "windows.jsonl", "config.yaml", "run_info.json", "resources.json",
+            "feature_importances.json", "tree_rules.txt")
 
 
 def archive(todo: list[Cell], directory: Path) -> None:

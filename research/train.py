@@ -35,6 +35,7 @@ from research.io import write_json, write_text
 from research.metrics import measures_categories
 from research.models import FittedOnData
 from research.module import RecModule
+from research.resources import StageMeter
 from research.tasks import Task, check_supported
 
 log = logging.getLogger(__name__)
@@ -170,9 +171,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if cfg.resume:
         refuse_changed_settings(cfg, out)
 
-    datamodule = build_datamodule(cfg)
-    write_json(out / "data_report.json", {"cache_entry": str(datamodule.directory), **datamodule.build_counts(),
-                                          "split": datamodule.split_counts()})
+    meter = StageMeter()
+    with meter.stage("data"):  # the cache entry built or read, the split made
+        datamodule = build_datamodule(cfg)
+        write_json(out / "data_report.json", {"cache_entry": str(datamodule.directory), **datamodule.build_counts(),
+                                              "split": datamodule.split_counts()})
     if not measures_categories(datamodule.meta.num_categories):  # category accuracy would be 1.0 by construction
         why = f"{datamodule.meta.name} has {datamodule.meta.num_categories} category"
         if task.predicts_categories:
@@ -205,21 +208,25 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     t0 = time.perf_counter()
     ckpt = None
-    if module.trainable:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
-        # the monitored checkpoint's file (ckpt_path="best" is ambiguous beside the last-epoch one)
-        ckpt = next(c for c in trainer.checkpoint_callbacks if c.monitor).best_model_path
-    elif isinstance(module.model, FittedOnData):  # fitted outside gradient descent (tree models)
-        for name, text in module.model.fit_data(datamodule.fit_data()).items():
-            write_text(out / name, text)
-    else:
-        log.info("model has no trainable parameters: evaluating only")
+    with meter.stage("fit"):
+        if module.trainable:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+            # the monitored checkpoint's file (ckpt_path="best" is ambiguous beside the last-epoch one)
+            ckpt = next(c for c in trainer.checkpoint_callbacks if c.monitor).best_model_path
+        elif isinstance(module.model, FittedOnData):  # fitted outside gradient descent (tree models)
+            for name, text in module.model.fit_data(datamodule.fit_data()).items():
+                write_text(out / name, text)
+        else:
+            log.info("model has no trainable parameters: evaluating only")
     timing = timer.summary()  # now: evaluating a checkpoint below restores the timer of its epoch
     # checkpoints are read as weights only (no pickled code), on resume and for the best epoch
-    results = {**trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True)[0],
-               **trainer.test(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True)[0]}
+    with meter.stage("evaluate"):  # the best checkpoint's validation and test passes
+        results = {**trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False,
+                                      weights_only=True)[0],
+                   **trainer.test(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True)[0]}
     results = {k: float(v) for k, v in results.items() if k.startswith(("val/", "test/"))}
     results |= timing | {"time/total_seconds": time.perf_counter() - t0}
+    write_json(out / "resources.json", meter.report())
     write_json(out / "metrics.json", results)
     if "test" in module.category_reports:  # tasks that predict categories
         write_json(out / "category_report.json",

@@ -96,7 +96,7 @@ def test_a_full_disk_while_archiving_leaves_no_archived_cell_a_later_table_would
     with pytest.raises(SystemExit, match=r"^error: .*metrics\.json.*: No space left on device$"):
         table.main()
     (cell,) = (in_tmp / "archive").iterdir()
-    assert sorted(p.name for p in cell.iterdir()) == ["config.yaml", "run_info.json"]  # no metrics: not reused
+    assert sorted(p.name for p in cell.iterdir()) == ["config.yaml", "resources.json", "run_info.json"]  # no metrics
     shutil.rmtree(in_tmp / "outputs")  # a fresh clone would train the cell again
     assert table.finished_folder(table.cells(yaml.safe_load(spec.read_text()))[0], Path("archive")).parts[0] \
         == "outputs"

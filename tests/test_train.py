@@ -71,6 +71,9 @@ def test_trained_run_keeps_checkpoint_config_and_logs(make_cfg, tmp_path, capfd)
     assert (out / "csv" / "metrics.csv").is_file()
     counts = json.loads((out / "data_report.json").read_text())
     assert counts["events"] > 0 and "dropped_short_users" in counts  # what the build kept and dropped
+    stages = json.loads((out / "resources.json").read_text())["stages"]  # what each stage cost
+    assert set(stages) == {"data", "fit", "evaluate"}
+    assert all(s["seconds"] > 0 and s["peak_host_gib"] > 0.05 and s["peak_device_gib"] is None for s in stages.values())
     assert list((out / "wandb").glob("offline-run-*")), "W&B should write an offline run"
     assert not [line for line in capfd.readouterr().err.splitlines() if line.startswith("wandb:")]  # and say nothing
     assert results["time/epochs"] == 2 and results["time/train_epoch_seconds"] > 0
