@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from taobao_log import FIRST, LAST, write_log
+from taobao_log import FIRST, LAST, log_path, write_log
 
 MIN_EVENTS = 3
 
@@ -136,8 +136,9 @@ def main() -> None:
         child(args.child, args.source, args.out, args.rows_per_bucket)
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
-    source = args.workdir / f"taobao_{args.rows}.csv"
+    source = log_path(args.workdir, args.rows)
     if not source.exists():
+        source.parent.mkdir(parents=True, exist_ok=True)
         write_log(source, args.rows)
     outputs = {kind: args.workdir / f"out_{kind}_{args.rows}" for kind in args.pipelines}
     runs = {kind: [] for kind in outputs}
