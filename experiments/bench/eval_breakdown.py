@@ -1,9 +1,9 @@
 """Where one full-ranking validation pass of SASRec on Beauty spends its time, outside
 Lightning's loop: building the batches, the encoder, item scores and ranks, and the category
 metrics and migration slices on top. Best of 3 passes each, untrained weights (the work does
-not depend on them), the configuration of experiments/bench/recbole_compare.py, 1 CPU thread.
+not depend on them), the configuration of experiments/bench/recbole_compare.py.
 
-    python experiments/bench/eval_breakdown.py <Beauty root> cuda|cpu
+    python experiments/bench/eval_breakdown.py <Beauty root> cuda|cpu [threads (default 1)]
 """
 import sys
 import time
@@ -16,14 +16,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from research import metrics  # noqa: E402
 from research.markdown import table  # noqa: E402
 from research.models import latest_output  # noqa: E402
+from research.ranking import chunk_items  # noqa: E402
 from research.train import build_datamodule, build_module  # noqa: E402
 
 CONFIG = ["data=amazon_beauty", "model=sasrec", "model.use_category=false", "model.use_behavior=false",
           "eval.mask_history=false", "loss=ce", "logger=csv"]
 
 
-def main(root: str, device: str) -> None:
-    torch.set_num_threads(1)
+def main(root: str, device: str, threads: int = 1) -> None:
+    torch.set_num_threads(threads)
     with initialize_config_dir(config_dir=str(Path("conf").resolve()), version_base=None):
         cfg = compose("train", overrides=[*CONFIG, f"data.root={root}"])
     datamodule = build_datamodule(cfg)
@@ -50,9 +51,25 @@ def main(root: str, device: str) -> None:
             best = min(best, time.perf_counter() - t0)
         rows.append([name, f"{best:.3f}"])
 
+    outputs = [latest_output(module.model, batch).float() for batch in cached]
+
     def encoder():
         for batch in cached:
             latest_output(module.model, batch)
+
+    def products():  # the item scores alone, chunk by chunk as the ranking makes them
+        for h in outputs:
+            step = chunk_items(h.size(0), h.device, module.scores_per_chunk)
+            for start in range(0, module.item_category.numel(), step):
+                module.model.heads.item_scores(h, slice(start, start + step))
+
+    def ranks_only():
+        for batch, h in zip(cached, outputs):
+            module._rank(h, batch["target_item"], None, categories=False)
+
+    def categories_only():
+        for h in outputs:
+            module._rank(h, None, None, categories=True)
 
     def item_ranks():
         for batch in cached:
@@ -70,12 +87,15 @@ def main(root: str, device: str) -> None:
 
     timed("building the batches and moving them to the device", lambda: sum(1 for _ in batches()))
     timed("encoder forward", encoder)
+    timed("item scores alone (the products, in chunks), encoder outputs ready", products)
+    timed("item scores + ranks, encoder outputs ready", ranks_only)
+    timed("item scores + category distribution, encoder outputs ready", categories_only)
     timed("encoder + item scores + ranks (hit/ndcg), in chunks", item_ranks)
     timed("the module's evaluation (+ category metrics, stay/shift slices), batches ready", evaluate(lambda: cached))
     timed("the same, building the batches too", evaluate(batches))
-    print("\n".join([f"{len(cached)} validation batches on {device}", "",
+    print("\n".join([f"{len(cached)} validation batches on {device}, {threads} thread(s)", "",
                      *table(["part of the pass", "seconds"], rows)]))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], *map(int, sys.argv[3:4]))

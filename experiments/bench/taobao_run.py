@@ -41,7 +41,8 @@ GIB = 1 << 30
 
 
 def run_measured(command: list[str], log: Path, env: dict | None = None) -> dict:
-    """Runs `command` with its output in `log`: wall seconds and the process's peak resident memory."""
+    """Runs `command` with its output in `log`: wall seconds and the process's peak resident
+    memory (since the process last reset its high-water mark, if it did)."""
     start = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -119,6 +120,13 @@ def main() -> None:
     write(workdir, args, overrides, stages, runs, report, size)
 
 
+def process_peak(run: dict) -> float:
+    """A training process's peak host memory: the largest of its stages'. (wait4's figure is the
+    peak since the last stage reset the kernel's high-water mark, research/resources.py.)"""
+    return max([run["process"]["peak_host_gib"],
+                *(s["peak_host_gib"] or 0.0 for s in run["resources"]["stages"].values())])
+
+
 def cell(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
@@ -148,7 +156,7 @@ def write(workdir: Path, args, overrides: list[str], stages: list[dict], runs: d
                   f"ranked against every item; {int(m.get('time/epochs', 0))} epochs at "
                   f"{m.get('time/train_epoch_seconds', float('nan')):.1f} s, a validation pass "
                   f"{m.get('time/eval_pass_seconds', float('nan')):.1f} s; the whole process "
-                  f"{run['process']['seconds']:.0f} s at {run['process']['peak_host_gib']:.2f} GiB peak host memory.",
+                  f"{run['process']['seconds']:.0f} s at {process_peak(run):.2f} GiB peak host memory.",
                   f"`python {run['command']}`", ""]
     lines.append(f"Machine: {device}; {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}); "
                  f"torch {torch.__version__}, Python {platform.python_version()}; {datetime.date.today()}.")
