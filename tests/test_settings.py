@@ -34,6 +34,8 @@ BAD = {
     "eval.ks=[]": "eval.ks=[]",
     "eval.slice_window=-3": "eval.slice_window=-3",
     "threads=0": "threads=0",
+    "eval.scores_per_chunk=0": "eval.scores_per_chunk=0",
+    "eval.scores_per_chunk=many": "eval.scores_per_chunk",
     "loss.weighting=user": "loss.weighting=user",
     "model.dropout=1.5": "model.dropout=1.5",
     "callbacks.early_stopping.patience=-1": "callbacks.early_stopping.patience=-1",
