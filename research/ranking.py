@@ -13,10 +13,13 @@ from dataclasses import dataclass
 
 import torch
 
-# scores per chunk (items x users), when the config leaves it to the device: on a CPU a chunk
-# of 2 MiB stays in the core's cache; a GPU pays per kernel launch, so there a chunk is as large
-# as Beauty's whole matrix at an evaluation batch of 512 (experiments/bench/eval_chunks.py)
-CHUNK_SCORES = {"cpu": 1 << 19, "cuda": 1 << 24}
+# scores per chunk (items x users), when the config leaves it to the device. On a CPU a chunk of
+# 2 MiB stays in a core's cache (experiments/bench/eval_chunks.py). A GPU pays per kernel
+# launch, about 25 per chunk: the number of chunks in a pass is users x items / chunk, so at
+# 2^26 scores (256 MiB, under 1 GiB with its temporaries) a Taobao-sized pass (10^6 users x
+# 4 x 10^6 items) takes about 60,000 chunks and Beauty's batch of 512 one. Not yet measured on
+# a GPU.
+CHUNK_SCORES = {"cpu": 1 << 19, "cuda": 1 << 26}
 
 
 def chunk_items(num_users: int, device: torch.device, scores_per_chunk: int | None) -> int:
