@@ -141,14 +141,14 @@ class SequenceRecModule(RecModule):
         """Each target's rank among all items (None without targets) and, if `categories`, the
         (B, C+1) next-category log-probabilities: from the category head where one is trained,
         else the item distribution marginalised over each category's items."""
-        head = self.task.category_weight > 0 or self.task.item_weight <= 0
+        marginal = categories and self.task.category_weight <= 0  # then the task ranks items (NextEvent)
         ranks = log_probs = None
-        if self.task.item_weight > 0 and (targets is not None or (categories and not head)):
+        if targets is not None or marginal:
             ranking = rank_all_items(self.model.heads, h, targets, self.item_category.numel() - 1, history=history,
-                                     item_category=self.item_category if categories and not head else None,
+                                     item_category=self.item_category if marginal else None,
                                      num_categories=self.num_categories, scores_per_chunk=self.scores_per_chunk)
             ranks, log_probs = ranking.ranks, ranking.category_log_probs
-        if categories and head:
+        if categories and not marginal:
             log_probs = torch.log_softmax(self.model.heads.category_logits(h), dim=-1)
         return ranks, log_probs
 
@@ -163,7 +163,7 @@ class SequenceRecModule(RecModule):
         metric = self.eval_metrics[split]
         # the category distribution only where something reads it
         categories = metric.by_category or self.migration is not None
-        targets = batch["target_item"] if self.task.item_weight > 0 else None
+        targets = batch["target_item"] if self.task.ranks_items else None
         ranks, log_probs = self._rank(h, targets, batch["history"] if self.mask_history else None, categories)
         values = {} if ranks is None else metrics.ranking_values(ranks, self.ks)
         if metric.by_category:

@@ -44,17 +44,16 @@ def rank_all_items(heads, h: torch.Tensor, targets: torch.Tensor | None, num_ite
     `h` against `items` (a slice or ids), item-major (len(items), B), padding -inf."""
     rows = h.size(0)
     step = chunk_items(rows, h.device, scores_per_chunk)
-    count = target_scores = None
+    count = None
     if targets is not None:
         # the target's score from a product of the same shape class as a chunk's (items x D by
         # D x B), so it equals, bit for bit, the score its chunk gives it (a test holds this)
         target_scores = heads.item_scores(h, targets).diagonal()
         count = torch.zeros(rows, dtype=torch.int32, device=h.device)
-        if history is not None and history.size(1):
-            order = history[1].argsort()
-            history = history[:, order]
-            starts = torch.arange(0, num_items + 1 + step, step, device=h.device)  # every chunk's, and the end
-            bounds = torch.searchsorted(history[1], starts).tolist()
+    if history is not None:  # sorted by item, so each chunk's pairs are one slice
+        history = history[:, history[1].argsort()]
+        starts = torch.arange(0, num_items + 1 + step, step, device=h.device)  # every chunk's, and the end
+        bounds = torch.searchsorted(history[1], starts).tolist()
     if item_category is not None:
         top = torch.full((rows,), float("-inf"), device=h.device)
         mass = h.new_zeros(num_categories + 1, rows)  # sum of exp(score - top) over each category's items
@@ -69,7 +68,7 @@ def rank_all_items(heads, h: torch.Tensor, targets: torch.Tensor | None, num_ite
             mass.index_add_(0, item_category[start:stop], (scores - new_top).exp_())
             top = new_top
         if count is not None:
-            if history is not None and history.size(1):
+            if history is not None:
                 lo, hi = bounds[chunk], bounds[chunk + 1]
                 scores[history[1, lo:hi] - start, history[0, lo:hi]] = float("-inf")
             # the target never counts itself (a scatter, not a boolean index: no wait for the device)

@@ -7,6 +7,7 @@ not depend on them), the configuration of experiments/bench/recbole_compare.py.
 """
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -21,6 +22,31 @@ from research.train import build_datamodule, build_module  # noqa: E402
 
 CONFIG = ["data=amazon_beauty", "model=sasrec", "model.use_category=false", "model.use_behavior=false",
           "eval.mask_history=false", "loss=ce", "logger=csv"]
+
+
+def best_seconds(work, device: str, repeat: int = 3) -> tuple[float, object]:
+    """The best of `repeat` timings of `work()`, without gradients, the GPU synchronised, and
+    what its last call returned."""
+    best, value = float("inf"), None
+    for _ in range(repeat):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            value = work()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best, value
+
+
+def validation_pass(module, batches) -> dict:
+    """The module's own evaluation of `batches`, every metric: what one validation pass computes."""
+    for batch in batches:
+        module._evaluate(batch, "val")
+    results = module.eval_metrics["val"].compute()
+    module.eval_metrics["val"].reset()
+    return results
 
 
 def main(root: str, device: str, threads: int = 1) -> None:
@@ -39,17 +65,7 @@ def main(root: str, device: str, threads: int = 1) -> None:
     rows = []
 
     def timed(name: str, work) -> None:
-        best = float("inf")
-        for _ in range(3):
-            if device == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            with torch.no_grad():
-                work()
-            if device == "cuda":
-                torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - t0)
-        rows.append([name, f"{best:.3f}"])
+        rows.append([name, f"{best_seconds(work, device)[0]:.3f}"])
 
     outputs = [latest_output(module.model, batch).float() for batch in cached]
 
@@ -77,22 +93,15 @@ def main(root: str, device: str, threads: int = 1) -> None:
             ranks, _ = module._rank(h, batch["target_item"], None, categories=False)
             metrics.ranking_values(ranks, module.ks)
 
-    def evaluate(source):
-        def work():
-            for batch in source():
-                module._evaluate(batch, "val")
-            module.eval_metrics["val"].compute()
-            module.eval_metrics["val"].reset()
-        return work
-
     timed("building the batches and moving them to the device", lambda: sum(1 for _ in batches()))
     timed("encoder forward", encoder)
     timed("item scores alone (the products, in chunks), encoder outputs ready", products)
     timed("item scores + ranks, encoder outputs ready", ranks_only)
     timed("item scores + category distribution, encoder outputs ready", categories_only)
     timed("encoder + item scores + ranks (hit/ndcg), in chunks", item_ranks)
-    timed("the module's evaluation (+ category metrics, stay/shift slices), batches ready", evaluate(lambda: cached))
-    timed("the same, building the batches too", evaluate(batches))
+    timed("the module's evaluation (+ category metrics, stay/shift slices), batches ready",
+          partial(validation_pass, module, cached))
+    timed("the same, building the batches too", lambda: validation_pass(module, batches()))
     print("\n".join([f"{len(cached)} validation batches on {device}, {threads} thread(s)", "",
                      *table(["part of the pass", "seconds"], rows)]))
 

@@ -8,19 +8,18 @@ configuration of experiments/bench/recbole_compare.py. Best of `--repeat` passes
 """
 import argparse
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from eval_breakdown import CONFIG, best_seconds, validation_pass  # noqa: E402
+
 from research.markdown import table  # noqa: E402
 from research.ranking import CHUNK_SCORES  # noqa: E402
 from research.train import build_datamodule, build_module  # noqa: E402
-
-CONFIG = ["data=amazon_beauty", "model=sasrec", "model.use_category=false", "model.use_behavior=false",
-          "eval.mask_history=false", "loss=ce", "logger=csv"]
 
 
 def main() -> None:
@@ -45,19 +44,7 @@ def main() -> None:
                    for batch in datamodule.val_dataloader()]
         for chunk in args.chunks:
             module.scores_per_chunk = chunk
-            best, results = float("inf"), None
-            for _ in range(args.repeat):
-                if args.device == "cuda":
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-                with torch.no_grad():
-                    for batch in batches:
-                        module._evaluate(batch, "val")
-                    results = module.eval_metrics["val"].compute()
-                    module.eval_metrics["val"].reset()
-                if args.device == "cuda":
-                    torch.cuda.synchronize()
-                best = min(best, time.perf_counter() - start)
+            best, results = best_seconds(partial(validation_pass, module, batches), args.device, args.repeat)
             rows.append([batch_size, "whole batch" if chunk >= 1 << 30 else f"{chunk:,}", f"{best:.3f}",
                          f"{float(results['ndcg@10']):.6f}", f"{float(results['category_logloss']):.6f}"])
             print(*rows[-1], flush=True)
