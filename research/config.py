@@ -47,6 +47,7 @@ class DataModuleSchema:
     bucket_by_length: bool = MISSING
     seed: int = MISSING
     anonymize: bool = MISSING
+    resident: bool = MISSING
 
 
 @dataclass
@@ -314,7 +315,7 @@ def flat(node: Any, prefix: str = "") -> dict[str, Any]:
 # and how many scores it holds at once (execution settings, as the device is): not what it computes
 VOLATILE = ("paths", "logger", "resume", "threads", "eval.scores_per_chunk", "sweep", "callbacks.progress_bar",
             "callbacks.model_checkpoint", "callbacks.last_checkpoint", "data.anonymize", "datamodule.anonymize",
-            "datamodule.cache_dir")
+            "datamodule.cache_dir", "datamodule.resident")
 
 
 def computation(cfg: DictConfig) -> dict:

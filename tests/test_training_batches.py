@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning.pytorch as L
 import pytest
+import torch
 
 from research.train import build_datamodule, run
 from tests.conftest import TINY_SYNTHETIC
@@ -56,3 +57,38 @@ def test_the_per_target_divisor_is_the_mean_number_of_targets_in_one_batch(make_
     batches = list(datamodule.train_dataloader())
     targets = sum(int((b["target_items"] > 0).sum()) for b in batches)
     assert datamodule.targets_per_batch == pytest.approx(targets / len(batches))
+
+
+class FakeTrainer:
+    """What the datamodule reads of its trainer (world size, rank, device), with the `meta`
+    device standing for a GPU: no GPU on the machines that run this suite."""
+
+    world_size, global_rank = 1, 0
+
+    def __init__(self, device: str):
+        self.strategy = type("Strategy", (), {"root_device": torch.device(device)})()
+
+
+@pytest.mark.parametrize("resident", [True, False])
+def test_the_loaders_cut_batches_on_the_trainers_device_when_resident(resident, make_cfg):
+    cfg = make_cfg("datamodule.batch_size=32", f"datamodule.resident={str(resident).lower()}", *TINY_SYNTHETIC)
+    datamodule = build_datamodule(cfg)
+    datamodule.setup()
+    datamodule.trainer = FakeTrainer("meta")
+    loaders = [datamodule.train_dataloader(), datamodule.val_dataloader(), datamodule.test_dataloader()]
+    devices = {value.device.type for loader in loaders for value in next(iter(loader)).values()}
+    assert devices == ({"meta"} if resident else {"cpu"})
+    if resident:  # one copy of the events serves all three
+        assert len({id(loader.dataset.store) for loader in loaders}) == 1
+        assert datamodule.store.device.type == "cpu"  # the host tables stay for counts and splits
+    datamodule.trainer = FakeTrainer("cpu")
+    assert next(iter(datamodule.train_dataloader()))["items"].device.type == "cpu"
+
+
+def test_click_through_rows_stay_on_the_host(make_cfg):
+    """Their negatives are drawn from host generators (research.data.ctr)."""
+    cfg = make_cfg("task=ctr", "model=din", "datamodule.batch_size=32", *TINY_SYNTHETIC)
+    datamodule = build_datamodule(cfg)
+    datamodule.setup()
+    datamodule.trainer = FakeTrainer("meta")
+    assert next(iter(datamodule.train_dataloader()))["items"].device.type == "cpu"

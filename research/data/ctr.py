@@ -79,6 +79,10 @@ class CTRExamples(BatchDataset):
     def __len__(self) -> int:
         return self.users.numel()
 
+    def reading(self, store: EventStore) -> CTRExamples:
+        # stays on the host: its negatives are drawn there, from host generators
+        return self
+
     def lengths(self) -> torch.Tensor:
         """(rows,) history length of each row (for length bucketing)."""
         return self.positions.clamp(max=self.max_len)

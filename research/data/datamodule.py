@@ -48,6 +48,7 @@ class SequenceDataModule(L.LightningDataModule):
         bucket_by_length: bool = True,
         seed: Seed = 0,
         anonymize: bool = False,
+        resident: bool = True,
     ):
         super().__init__()
         self.builder, self.cache_dir = builder, cache_dir
@@ -57,6 +58,8 @@ class SequenceDataModule(L.LightningDataModule):
         self.bucket_by_length, self.seed = bucket_by_length, seed
         self.examples = examples
         self.anonymize = anonymize  # raw user ids replaced by salted hashes in the processed data
+        self.resident = resident
+        self.device_store: EventStore | None = None  # the events on the trainer's device, once copied
         self.data: cache.ProcessedData | None = None
         self.directory = None  # the cache entry, once prepare_data has ensured it
 
@@ -149,13 +152,27 @@ class SequenceDataModule(L.LightningDataModule):
         """(world size, this process's rank); (1, 0) outside a distributed trainer."""
         return (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
 
+    def _on_device(self, dataset):
+        """`dataset` reading its events from a copy on the trainer's device (`resident`): its
+        batches are then cut there by gathers, and no batch crosses from the host. One copy
+        serves the three datasets; datasets whose batches need host work (research.data.ctr's
+        negative sampler) keep theirs."""
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        if not self.resident or device.type == "cpu":
+            return dataset
+        if self.device_store is None or self.device_store.device != device:
+            self.device_store = self.store.to(device)
+            log.info("%s: events copied to %s (datamodule.resident)", self.builder.name, device)
+        return dataset.reading(self.device_store)
+
     def _eval_loader(self, dataset) -> DataLoader:
         # Batches are gathered in-process with tensor ops; worker processes would only add
         # thread contention on small machines. Under DDP each rank reads its own shard (the
         # trainer's use_distributed_sampler is off: see conf/trainer/ddp.yaml): every row
         # exactly once over all ranks (no padding copies), gathered by the metrics.
         world, rank = self._ranks()
-        return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=EvalShard(len(dataset), world, rank),
+        return DataLoader(self._on_device(dataset), batch_size=self.eval_batch_size,
+                          sampler=EvalShard(len(dataset), world, rank),
                           collate_fn=passthrough, num_workers=0)
 
     def train_dataloader(self) -> DataLoader:
@@ -164,7 +181,8 @@ class SequenceDataModule(L.LightningDataModule):
         world, rank = self._ranks()
         sampler = TrainBatches(self.train_set.lengths(), self.batch_size, self.seed,
                                bucket_batches=50 if self.bucket_by_length else 0, world=world, rank=rank)
-        return DataLoader(self.train_set, sampler=sampler, batch_size=None, collate_fn=passthrough, num_workers=0)
+        return DataLoader(self._on_device(self.train_set), sampler=sampler, batch_size=None, collate_fn=passthrough,
+                          num_workers=0)
 
     @property
     def targets_per_batch(self) -> float:

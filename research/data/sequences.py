@@ -6,7 +6,8 @@ Batches are left-padded to `max_len` with 0 (the padding id of items, categories
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, fields, replace
 
 import polars as pl
 import torch
@@ -47,11 +48,20 @@ class EventStore:
             offsets=offsets,
         )
 
+    @property
+    def device(self) -> torch.device:
+        return self.items.device
+
+    def to(self, device: torch.device) -> EventStore:
+        """The same events held on `device` (batches are then cut there: no host copy per batch)."""
+        return replace(self, **{f.name: getattr(self, f.name).to(device)
+                                for f in fields(self) if getattr(self, f.name) is not None})
+
     def gather(self, users: torch.Tensor, ends: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Flat indices of each user's `width` events before position `ends` (exclusive),
         left-padded: returns (index (B, width), valid (B, width))."""
         start = self.offsets[users]
-        index = (start + ends - width).unsqueeze(1) + torch.arange(width)
+        index = (start + ends - width).unsqueeze(1) + torch.arange(width, device=start.device)
         valid = index >= start.unsqueeze(1)
         return index.clamp(min=0), valid
 
@@ -81,13 +91,23 @@ def passthrough(batch: dict) -> dict:
 
 class BatchDataset(Dataset):
     """A dataset that builds whole batches with tensor ops in `__getitems__`. Indexing it with
-    a list of rows builds that batch: the training loader draws lists (see TrainBatches)."""
+    a list (or tensor) of rows builds that batch: the training loader draws whole batches (see
+    TrainBatches). Its own row tables stay on the host; its events live in `store`."""
 
-    def __getitem__(self, rows: list[int]) -> dict:
+    store: EventStore
+
+    def __getitem__(self, rows: list[int] | torch.Tensor) -> dict:
         return self.__getitems__(rows)
 
-    def __getitems__(self, rows: list[int]) -> dict:
+    def __getitems__(self, rows: list[int] | torch.Tensor) -> dict:
         raise NotImplementedError
+
+    def reading(self, store: EventStore) -> BatchDataset:
+        """The same rows cut from `store`, the same events held elsewhere (on the training
+        device: research.data.datamodule, `datamodule.resident`)."""
+        moved = copy.copy(self)
+        moved.store = store
+        return moved
 
 
 class TrainWindows(BatchDataset):
@@ -113,18 +133,21 @@ class TrainWindows(BatchDataset):
     def __len__(self) -> int:
         return self.users.numel()
 
-    def __getitems__(self, indices: list[int]) -> dict:
+    def __getitems__(self, indices: list[int] | torch.Tensor) -> dict:
         rows = torch.as_tensor(indices)
-        users, ends = self.users[rows], self.ends[rows]
-        index, valid = self.store.gather(users, ends, self.max_len + 1)
+        # input columns that are not padding in every row (trim_padding's width), from the host
+        # tables: no device sync per batch where the events live on the device
+        width = int(torch.clamp(self.ends[rows] - 1, max=self.max_len).max())
         s = self.store
+        users, ends, first = torch.stack([self.users[rows], self.ends[rows], self.first[rows]]).to(s.device)
+        index, valid = s.gather(users, ends, width + 1)
         items = s.take(s.items, index, valid)
         categories = s.take(s.categories, index, valid)
         behaviors = s.take(s.behaviors, index, valid)
         # the first event of a sequence is never a target, nor an event before train_from
-        position = ends.unsqueeze(1) - self.max_len + torch.arange(self.max_len)
-        target = (items[:, :-1] > 0) & (position >= self.first[rows].unsqueeze(1))
-        batch = {
+        position = ends.unsqueeze(1) - width + torch.arange(width, device=s.device)
+        target = (items[:, :-1] > 0) & (position >= first.unsqueeze(1))
+        return {
             "items": items[:, :-1],
             "categories": categories[:, :-1],
             "behaviors": behaviors[:, :-1],
@@ -132,7 +155,6 @@ class TrainWindows(BatchDataset):
             "target_categories": torch.where(target, categories[:, 1:], 0),
             "target_behaviors": torch.where(target, behaviors[:, 1:], 0),  # for models that re-cut windows
         }
-        return trim_padding(batch, self.max_len)
 
     def lengths(self) -> torch.Tensor:
         """(rows,) number of training targets of each window (also its length for bucketing)."""
@@ -159,19 +181,24 @@ class EvalTargets(BatchDataset):
     def __len__(self) -> int:
         return self.users.numel()
 
-    def __getitems__(self, indices: list[int]) -> dict:
+    def __getitems__(self, indices: list[int] | torch.Tensor) -> dict:
         rows = torch.as_tensor(indices)
-        users, positions = self.users[rows], self.positions[rows]
+        # widths and sizes from the host tables: no device sync per batch (see TrainWindows)
+        positions_host = self.positions[rows]
+        width = max(1, int(positions_host.clamp(max=self.max_len).max()))
+        events = int(positions_host.sum())
         s = self.store
-        index, valid = s.gather(users, positions, self.max_len)
+        users, positions = torch.stack([self.users[rows], positions_host]).to(s.device)
+        index, valid = s.gather(users, positions, width)
         target = s.offsets[users] + positions
         recent_index, recent_valid = s.gather(users, positions, self.slice_window)
         recent = s.take(s.categories, recent_index, recent_valid)
         target_category = s.categories[target]
         # full history (not only the window) for masking: rows repeated by history length
-        history_rows = torch.repeat_interleave(torch.arange(rows.numel()), positions)
-        history_flat = torch.arange(int(positions.sum())) - torch.repeat_interleave(
-            torch.cumsum(positions, 0) - positions, positions
+        history_rows = torch.repeat_interleave(torch.arange(rows.numel(), device=s.device), positions,
+                                               output_size=events)
+        history_flat = torch.arange(events, device=s.device) - torch.repeat_interleave(
+            torch.cumsum(positions, 0) - positions, positions, output_size=events
         )
         history_flat = history_flat + s.offsets[users][history_rows]
         batch = {
@@ -190,7 +217,7 @@ class EvalTargets(BatchDataset):
         if s.states is not None:  # simulator truth, for measures of migration (never a model input)
             batch["target_state"] = s.states[target]
             batch["previous_state"] = torch.where(positions > 0, s.states[(target - 1).clamp(min=0)], 0)
-        return trim_padding(batch, self.max_len)
+        return batch
 
 
 class TrainBatches(torch.utils.data.Sampler):
@@ -236,5 +263,4 @@ class TrainBatches(torch.utils.data.Sampler):
     def __iter__(self):
         batches = self.batches()
         batches += batches[: len(self) * self.world - len(batches)]
-        for batch in batches[self.rank::self.world]:
-            yield batch.tolist()
+        yield from batches[self.rank::self.world]

@@ -84,12 +84,16 @@ def test_trim_padding_drops_only_all_padding_columns():
 def test_train_batches_cover_every_row_once_and_depend_on_the_epoch(bucket_batches):
     lengths = torch.randint(1, 50, (1000,))
     sampler = TrainBatches(lengths, batch_size=32, seed=3, bucket_batches=bucket_batches)
-    first = list(sampler)
+
+    def epoch() -> list[list[int]]:
+        return [b.tolist() for b in sampler]
+
+    first = epoch()
     assert sorted(i for b in first for i in b) == list(range(1000))
     assert len(first) == len(sampler)
-    assert first == list(sampler)  # deterministic for an epoch
+    assert first == epoch()  # deterministic for an epoch
     sampler.set_epoch(1)
-    assert first != list(sampler)
+    assert first != epoch()
 
 
 def test_length_buckets_hold_windows_of_similar_length():
@@ -103,5 +107,47 @@ def test_ranks_split_one_schedule_into_equal_disjoint_shares():
     lengths = torch.randint(1, 50, (1000,))  # 32 batches of 32 over 3 ranks: 11 each, 1 padded copy
     shares = [list(TrainBatches(lengths, 32, seed=1, world=3, rank=r)) for r in range(3)]
     assert {len(s) for s in shares} == {11}
-    rows = sorted(i for s in shares for b in s for i in b)
+    rows = sorted(i for s in shares for b in s for i in b.tolist())
     assert set(rows) == set(range(1000))
+
+
+def meta_batches(dataset, rows: list[int]) -> tuple[dict, dict]:
+    """A batch cut from the host store and the same batch cut from a store on the `meta`
+    device: torch refuses to mix a meta tensor with a host one (beyond scalars) and to read a
+    meta tensor's value, so the second batch exists only if every step of cutting it runs where
+    the events live and no value is read back from there (on a GPU: no sync per batch)."""
+    meta = dataset.store.to(torch.device("meta"))
+    return dataset[rows], dataset.reading(meta)[rows]
+
+
+@pytest.mark.parametrize("states", [False, True])
+def test_batches_are_cut_on_the_device_that_holds_the_events(states):
+    store = make_store([3, 5, 12, 30, 4, 61])
+    if states:  # the simulator's hidden states travel too
+        store.states = store.categories.clone()
+    split = LeaveOneOut()(store.lengths, store.timestamps, store.offsets)
+    for dataset in (TrainWindows(store, split.train_end, max_len=8),
+                    EvalTargets(store, split.val, max_len=8, slice_window=3)):
+        rows = list(range(len(dataset)))
+        host, meta = meta_batches(dataset, rows)
+        assert host.keys() == meta.keys()
+        for key, value in host.items():
+            assert meta[key].device.type == "meta", key
+            assert (meta[key].shape, meta[key].dtype) == (value.shape, value.dtype), key
+        # the width is trim_padding's: no input column is padding in every row
+        assert bool((host["items"] > 0).any(0).all())
+        assert trim_padding(dict(host), host["items"].size(1))["items"].shape == host["items"].shape
+        # the same events held by another store object give the same batch (reading copies nothing)
+        again = dataset.reading(store.to(torch.device("cpu")))[rows]
+        assert all(torch.equal(again[k], host[k]) for k in host)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_batches_cut_on_a_gpu_equal_the_host_batches():
+    store = make_store([3, 5, 12, 30, 4, 61])
+    split = LeaveOneOut()(store.lengths, store.timestamps, store.offsets)
+    gpu = store.to(torch.device("cuda"))
+    for dataset in (TrainWindows(store, split.train_end, max_len=8), EvalTargets(store, split.val, max_len=8)):
+        rows = list(range(len(dataset)))
+        host, device = dataset[rows], dataset.reading(gpu)[rows]
+        assert all(device[k].is_cuda and torch.equal(device[k].cpu(), host[k]) for k in host)
