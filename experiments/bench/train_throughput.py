@@ -28,6 +28,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import lightning.pytorch as L
@@ -133,6 +134,35 @@ class PhaseClock(L.Callback):
         self.steps += trainer.current_epoch == self.epoch
 
 
+class SyncCounter(L.Callback):
+    """On a GPU, the device syncs the host waits for during one training epoch and where in the
+    Python code each one is asked for (torch.cuda.set_sync_debug_mode: a warning per implicit
+    sync: .item(), a boolean-mask index, a copy to the host; this file's own synchronize calls
+    are explicit and not counted)."""
+
+    def __init__(self, epoch: int):
+        self.epoch, self.sources, self.steps = epoch, {}, 0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            self.catch = warnings.catch_warnings(record=True)
+            self.records = self.catch.__enter__()
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.steps += trainer.current_epoch == self.epoch
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            torch.cuda.set_sync_debug_mode(0)
+            self.catch.__exit__(None, None, None)
+            for record in self.records:
+                if "synchroniz" in str(record.message) and record.filename != __file__:
+                    where = f"{Path(record.filename).name}:{record.lineno}"
+                    self.sources[where] = self.sources.get(where, 0) + 1
+
+
 def profile(cfg, device: str, workdir: Path, name: str) -> dict:
     """Where a step spends its time: per phase (PhaseClock, a fit of 2 epochs, the second
     measured), and per operator (torch.profiler through Lightning's PyTorchProfiler, 20 steps
@@ -140,18 +170,22 @@ def profile(cfg, device: str, workdir: Path, name: str) -> dict:
     the report)."""
     from lightning.pytorch.profilers import PyTorchProfiler
 
-    clock = PhaseClock(epoch=1)
-    fit(cfg, device, 2, [clock])
+    clock, syncs = PhaseClock(epoch=1), SyncCounter(epoch=1)
+    fit(cfg, device, 2, [clock, *([syncs] if device == "cuda" else [])])
     steps = -(-build_datamodule(cfg).train_set.__len__() // cfg.datamodule.batch_size)
     activities = [torch.profiler.ProfilerActivity.CPU] + (
         [torch.profiler.ProfilerActivity.CUDA] if device == "cuda" else [])
+    schedule = torch.profiler.schedule(wait=steps, warmup=2, active=max(1, min(20, steps - 2)))
     profiler = PyTorchProfiler(dirpath=str(workdir), filename=f"profile_{name}", export_to_chrome=False,
-                               activities=activities, record_module_names=False,
-                               schedule=torch.profiler.schedule(wait=steps, warmup=2, active=max(1, min(20, steps - 2))))
+                               activities=activities, record_module_names=False, schedule=schedule)
     fit(cfg, device, 2, [], profiler)
     (workdir / f"profile_{name}_ops.txt").write_text(profiler.function_events.key_averages().table(
         sort_by="self_device_time_total" if device == "cuda" else "self_cpu_time_total", row_limit=30))
-    return {phase: 1e3 * seconds / clock.steps for phase, seconds in clock.totals.items()}
+    phases = {phase: 1e3 * seconds / clock.steps for phase, seconds in clock.totals.items()}
+    if device == "cuda":
+        phases["syncs per step"] = sum(syncs.sources.values()) / max(1, syncs.steps)
+        phases["sync sources"] = dict(sorted(syncs.sources.items(), key=lambda kv: -kv[1]))
+    return phases
 
 
 def label(batch: int, precision: str, compiled: bool, resident: bool) -> str:
@@ -198,9 +232,9 @@ def main() -> None:
                             torch.cuda.empty_cache()
 
     device = torch.cuda.get_device_name() if args.device == "cuda" else f"{platform.processor() or 'cpu'}"
-    summary = {"command": " ".join(["python", *sys.argv]), "device": device, "threads": args.threads, "epochs": args.epochs,
-               "overrides": overrides, "provenance": provenance("experiments/bench/train_throughput.py"),
-               "rows": rows}
+    summary = {"command": " ".join(["python", *sys.argv]), "device": device, "threads": args.threads,
+               "epochs": args.epochs, "overrides": overrides, "rows": rows,
+               "provenance": provenance("experiments/bench/train_throughput.py")}
     (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
     (workdir / "report.md").write_text(report(summary))
     print(report(summary))
@@ -221,11 +255,18 @@ def report(summary: dict) -> str:
     profiled = [r for r in rows if r.get("profile")]
     if profiled:
         lines += ["", "## Where a step spends its time (ms per step, the device synchronised between phases)", "",
-                  *table(["setting", *PHASES, "sum"],
+                  *table(["setting", *PHASES, "sum", "syncs / step"],
                          [[r["setting"], *(f"{r['profile'][p]:.2f}" for p in PHASES),
-                           f"{sum(r['profile'].values()):.2f}"] for r in profiled]),
+                           f"{sum(r['profile'][p] for p in PHASES):.2f}",
+                           f"{r['profile']['syncs per step']:.1f}" if "syncs per step" in r["profile"] else "n/a"]
+                          for r in profiled]),
                   "", "Synchronising removes the overlap of host and device, so the sum exceeds an unprofiled "
-                  "step's time: compare shares. Operators by self time: profile_<setting>_ops.txt."]
+                  "step's time: compare shares. Operators by self time: profile_<setting>_ops.txt. "
+                  "Syncs per step: the implicit device syncs of one epoch (GPU only); where they come from:"]
+        for r in profiled:
+            if r["profile"].get("sync sources"):
+                lines.append(f"- {r['setting']}: " + ", ".join(
+                    f"{where} ({count})" for where, count in r["profile"]["sync sources"].items()))
     return "\n".join(lines) + "\n"
 
 
