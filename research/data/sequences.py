@@ -84,6 +84,15 @@ def trim_padding(batch: dict, width: int) -> dict:
     return batch
 
 
+def to_device(host: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch's small per-row table on `device` without a device sync: a blocking copy to a
+    GPU waits for its queue, and so may an asynchronous one from pageable memory; from pinned
+    memory it does not (torch's pinned-block cache keeps the block until the copy is done)."""
+    if device.type != "cuda":
+        return host.to(device)
+    return host.pin_memory().to(device, non_blocking=True)
+
+
 def passthrough(batch: dict) -> dict:
     """The datasets build whole batches in `__getitems__`; the DataLoader must not re-collate."""
     return batch
@@ -139,7 +148,7 @@ class TrainWindows(BatchDataset):
         # tables: no device sync per batch where the events live on the device
         width = int(torch.clamp(self.ends[rows] - 1, max=self.max_len).max())
         s = self.store
-        users, ends, first = torch.stack([self.users[rows], self.ends[rows], self.first[rows]]).to(s.device)
+        users, ends, first = to_device(torch.stack([self.users[rows], self.ends[rows], self.first[rows]]), s.device)
         index, valid = s.gather(users, ends, width + 1)
         items = s.take(s.items, index, valid)
         categories = s.take(s.categories, index, valid)
@@ -188,7 +197,7 @@ class EvalTargets(BatchDataset):
         width = max(1, int(positions_host.clamp(max=self.max_len).max()))
         events = int(positions_host.sum())
         s = self.store
-        users, positions = torch.stack([self.users[rows], positions_host]).to(s.device)
+        users, positions = to_device(torch.stack([self.users[rows], positions_host]), s.device)
         index, valid = s.gather(users, positions, width)
         target = s.offsets[users] + positions
         recent_index, recent_valid = s.gather(users, positions, self.slice_window)

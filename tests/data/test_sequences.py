@@ -143,11 +143,16 @@ def test_batches_are_cut_on_the_device_that_holds_the_events(states):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_batches_cut_on_a_gpu_equal_the_host_batches():
+def test_batches_cut_on_a_gpu_equal_the_host_batches_and_need_no_sync():
     store = make_store([3, 5, 12, 30, 4, 61])
     split = LeaveOneOut()(store.lengths, store.timestamps, store.offsets)
     gpu = store.to(torch.device("cuda"))
     for dataset in (TrainWindows(store, split.train_end, max_len=8), EvalTargets(store, split.val, max_len=8)):
         rows = list(range(len(dataset)))
-        host, device = dataset[rows], dataset.reading(gpu)[rows]
+        torch.cuda.set_sync_debug_mode("error")  # any implicit device sync while cutting raises
+        try:
+            device = dataset.reading(gpu)[rows]
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+        host = dataset[rows]
         assert all(device[k].is_cuda and torch.equal(device[k].cpu(), host[k]) for k in host)
