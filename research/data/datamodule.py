@@ -154,9 +154,10 @@ class SequenceDataModule(L.LightningDataModule):
 
     def _on_device(self, dataset):
         """`dataset` reading its events from a copy on the trainer's device (`resident`): its
-        batches are then cut there by gathers, and no batch crosses from the host. One copy
-        serves the three datasets; datasets whose batches need host work (research.data.ctr's
-        negative sampler) keep theirs."""
+        batches are then cut there by gathers, and only a batch's row table (a few integers a
+        row, through pinned memory, no sync) crosses from the host. One copy serves the three
+        datasets; datasets whose batches need host work (research.data.ctr's negative sampler)
+        keep theirs."""
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         if not self.resident or device.type == "cpu":
             return dataset
