@@ -9,6 +9,8 @@ import lightning.pytorch as L
 import pytest
 import torch
 
+from research.data.sequences import EventStore
+from research.errors import IncompatibleConfig
 from research.train import build_datamodule, run
 from tests.conftest import TINY_SYNTHETIC
 
@@ -92,3 +94,16 @@ def test_click_through_rows_stay_on_the_host(make_cfg):
     datamodule.setup()
     datamodule.trainer = FakeTrainer("meta")
     assert next(iter(datamodule.train_dataloader()))["items"].device.type == "cpu"
+
+
+def test_events_that_do_not_fit_on_the_device_fail_naming_the_setting(make_cfg, monkeypatch):
+    datamodule = build_datamodule(make_cfg(*TINY_SYNTHETIC))
+    datamodule.trainer = FakeTrainer("meta")
+
+    def out_of_memory(self, device):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate ...")
+
+    monkeypatch.setattr(EventStore, "to", out_of_memory)
+    with pytest.raises(IncompatibleConfig, match=r"datamodule.resident: the events \(0.00 GiB\) do not fit on meta; "
+                                                 r"datamodule.resident=false keeps them on the host"):
+        datamodule.train_dataloader()

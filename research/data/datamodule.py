@@ -20,6 +20,7 @@ from research.data import cache
 from research.data.schema import Builder, DatasetMeta
 from research.data.sequences import EventStore, TrainBatches, passthrough
 from research.data.splits import LeaveOneOut, Split, event_positions, training_target_events
+from research.errors import IncompatibleConfig
 from research.models import FitData
 
 log = logging.getLogger(__name__)
@@ -162,8 +163,14 @@ class SequenceDataModule(L.LightningDataModule):
         if not self.resident or device.type == "cpu":
             return dataset
         if self.device_store is None or self.device_store.device != device:
-            self.device_store = self.store.to(device)
-            log.info("%s: events copied to %s (datamodule.resident)", self.builder.name, device)
+            try:
+                self.device_store = self.store.to(device)
+            except torch.OutOfMemoryError as err:
+                raise IncompatibleConfig(
+                    f"datamodule.resident: the events ({self.store.nbytes / 2**30:.2f} GiB) do not fit on {device}; "
+                    "datamodule.resident=false keeps them on the host") from err
+            log.info("%s: events copied to %s (%.2f GiB, datamodule.resident)", self.builder.name, device,
+                     self.store.nbytes / 2**30)
         return dataset.reading(self.device_store)
 
     def _eval_loader(self, dataset) -> DataLoader:

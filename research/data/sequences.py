@@ -52,6 +52,10 @@ class EventStore:
     def device(self) -> torch.device:
         return self.items.device
 
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(self, f.name).nbytes for f in fields(self) if getattr(self, f.name) is not None)
+
     def to(self, device: torch.device) -> EventStore:
         """The same events held on `device` (batches are then cut there: no host copy per batch)."""
         return replace(self, **{f.name: getattr(self, f.name).to(device)
