@@ -104,6 +104,6 @@ def test_events_that_do_not_fit_on_the_device_fail_naming_the_setting(make_cfg, 
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate ...")
 
     monkeypatch.setattr(EventStore, "to", out_of_memory)
-    with pytest.raises(IncompatibleConfig, match=r"datamodule.resident: the events \(0.00 GiB\) do not fit on meta; "
+    with pytest.raises(IncompatibleConfig, match=r"datamodule.resident: the events \([0-9.]+ GiB\) do not fit on meta; "
                                                  r"datamodule.resident=false keeps them on the host"):
         datamodule.train_dataloader()
