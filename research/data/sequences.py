@@ -264,13 +264,15 @@ class TrainBatches(torch.utils.data.Sampler):
         """This epoch's batches over all ranks, in schedule order."""
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.lengths.numel(), generator=g)
+        if order.numel() == 0:  # split would give one empty batch
+            return []
         if self.bucket_batches <= 0:
             return list(order.split(self.batch_size))
-        chunk = self.batch_size * self.bucket_batches
-        batches = []
-        for start in range(0, order.numel(), chunk):  # one iteration per chunk of ~50 batches
-            part = order[start:start + chunk]
-            batches.extend(part[torch.argsort(self.lengths[part], stable=True)].split(self.batch_size))
+        # each chunk of `bucket_batches` batches sorted by length, all at once: two stable sorts
+        # give the order by (chunk, length); a chunk holds whole batches, so none straddles two
+        chunk = torch.div(torch.arange(order.numel()), self.batch_size * self.bucket_batches, rounding_mode="floor")
+        by_length = torch.argsort(self.lengths[order], stable=True)
+        batches = order[by_length[torch.argsort(chunk[by_length], stable=True)]].split(self.batch_size)
         return [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
 
     def __iter__(self):

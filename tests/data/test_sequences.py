@@ -156,3 +156,19 @@ def test_batches_cut_on_a_gpu_equal_the_host_batches_and_need_no_sync():
             torch.cuda.set_sync_debug_mode(0)
         host = dataset[rows]
         assert all(device[k].is_cuda and torch.equal(device[k].cpu(), host[k]) for k in host)
+
+
+@pytest.mark.parametrize("rows, batch_size, bucket_batches", [(1000, 32, 4), (777, 7, 1), (5, 2, 3), (0, 4, 2)])
+def test_length_buckets_are_each_chunk_of_batches_sorted_by_length(rows, batch_size, bucket_batches):
+    """The definition, one chunk of `bucket_batches` batches at a time, against the sampler's
+    single sort over all chunks."""
+    lengths = torch.randint(1, 50, (rows,))
+    sampler = TrainBatches(lengths, batch_size, seed=5, bucket_batches=bucket_batches)
+    sampler.set_epoch(2)
+    g = torch.Generator().manual_seed(5 * 1_000_003 + 2)
+    order, chunk, expected = torch.randperm(rows, generator=g), batch_size * bucket_batches, []
+    for start in range(0, rows, chunk):
+        part = order[start:start + chunk]
+        expected.extend(part[torch.argsort(lengths[part], stable=True)].split(batch_size))
+    expected = [expected[i].tolist() for i in torch.randperm(len(expected), generator=g).tolist()]
+    assert [b.tolist() for b in sampler.batches()] == expected
