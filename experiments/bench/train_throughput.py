@@ -1,21 +1,23 @@
-"""Training throughput of SASRec on Amazon Beauty in the framework's own loop: Lightning's fit,
+"""Training throughput of a sequence model (SASRec on Amazon Beauty unless told otherwise) in
+the framework's own loop: Lightning's fit,
 the datamodule's batches, the module's loss and optimiser step, nothing bypassed. One timed fit
 per setting (batch size x precision x torch.compile x events resident on the device), no
 validation; the first epoch is warm-up (compilation, allocator, autotuning) and is reported
 apart. With --profile, two more short fits per setting say where a step spends its time: per
 phase (the device synchronised between Lightning's hooks) and per operator (torch.profiler).
 
-    python experiments/bench/train_throughput.py --data-root ../shared/datasets/amazon-beauty \
-        [--device cuda|cpu] [--threads N] [--epochs 4] [--batch-sizes 256 1024 4096] \
+    python experiments/bench/train_throughput.py [--data amazon_beauty] [--data-root DIR] \
+        [--model sasrec] [--device cuda|cpu] [--threads N] [--epochs 4] [--batch-sizes 256 1024 4096] \
         [--precisions 32-true bf16-mixed] [--compile false true] [--resident true] \
         [--profile] [--workdir DIR] [override ...]
 
 Extra `key=value` arguments go to every setting's config (e.g. loss=sampled_softmax). Writes
 <workdir>/report.md and <workdir>/summary.json; with --profile also one key-averages table
 per setting: milliseconds per step in each phase (in the report) and the operators by self
-time (<workdir>/profile_<setting>_ops.txt). Throughput is users' windows per second (a
-Beauty user is one window at max_len 50, so this is the "sequences per second" of
-results/bench.md) over the epochs after the first, the GPU synchronised at each epoch's ends
+time (<workdir>/profile_<setting>_ops.txt). `--data` and `--model` name options of conf/data
+and conf/model (e.g. --data taobao --data-root DIR --model gru). Throughput is training windows
+per second (a Beauty user is one window at max_len 50, so this is the "sequences per second"
+of results/bench.md) over the epochs after the first, the GPU synchronised at each epoch's ends
 only. Accuracy at a setting is a training run to convergence, not this script:
 experiments/throughput_sasrec_beauty.yaml.
 """
@@ -41,8 +43,7 @@ sys.path.insert(0, str(REPO))
 from research.markdown import table  # noqa: E402
 from research.train import build_datamodule, build_module, provenance  # noqa: E402
 
-CONFIG = ["data=amazon_beauty", "model=sasrec", "logger=csv"]
-BASELINE = 21_000  # sequences per second on one H100 before issue 16 (results/bench.md section 3)
+BASELINE = 21_000  # SASRec on Beauty, sequences per second on one H100 before issue 16 (results/bench.md, 3)
 PHASES = ("batch", "forward and loss", "backward", "optimiser")
 
 
@@ -194,7 +195,9 @@ def label(batch: int, precision: str, compiled: bool, resident: bool) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-root", default=str(REPO.parent / "shared/datasets/amazon-beauty"))
+    parser.add_argument("--data", default="amazon_beauty", help="an option of conf/data")
+    parser.add_argument("--data-root", help="default: the data option's own root")
+    parser.add_argument("--model", default="sasrec", help="an option of conf/model")
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=4, help="per setting; the first is warm-up")
@@ -219,8 +222,9 @@ def main() -> None:
                     for resident in args.resident:
                         name = label(batch, precision, compiled == "true", resident == "true")
                         cfg = compose("train", overrides=[
-                            *CONFIG, f"data.root={args.data_root}", f"datamodule.batch_size={batch}",
-                            f"trainer.precision={precision}", f"compile={compiled}",
+                            f"data={args.data}", f"model={args.model}", "logger=csv",
+                            *([f"data.root={args.data_root}"] if args.data_root else []),
+                            f"datamodule.batch_size={batch}", f"trainer.precision={precision}", f"compile={compiled}",
                             f"datamodule.resident={resident}", f"paths.output_dir={workdir / name}", *overrides])
                         row = {"setting": name, "batch": batch, "precision": precision, "compile": compiled == "true",
                                "resident": resident == "true", **measure(cfg, args.device, args.epochs)}
@@ -232,7 +236,8 @@ def main() -> None:
                             torch.cuda.empty_cache()
 
     device = torch.cuda.get_device_name() if args.device == "cuda" else f"{platform.processor() or 'cpu'}"
-    summary = {"command": " ".join(["python", *sys.argv]), "device": device, "threads": args.threads,
+    summary = {"command": " ".join(["python", *sys.argv]), "data": args.data, "model": args.model,
+               "device": device, "threads": args.threads,
                "epochs": args.epochs, "overrides": overrides, "rows": rows,
                "provenance": provenance("experiments/bench/train_throughput.py")}
     (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -242,16 +247,17 @@ def main() -> None:
 
 def report(summary: dict) -> str:
     rows = summary["rows"]
-    lines = [f"# Training throughput, SASRec on Amazon Beauty ({summary['device']}, "
+    baseline = (summary["data"], summary["model"]) == ("amazon_beauty", "sasrec")
+    lines = [f"# Training throughput, model={summary['model']} on data={summary['data']} ({summary['device']}, "
              f"{summary['threads']} thread(s))", "", f"    {summary['command']}", "",
              f"Epochs per setting: {summary['epochs']} (the first is warm-up, reported apart); overrides: "
              f"{' '.join(summary['overrides']) or 'none'}; commit {summary['provenance']['git_commit'][:7] or '?'}"
              f"{' (uncommitted changes)' if summary['provenance']['git_dirty'] else ''}.", "",
              *table(["setting", "first epoch s", "s / epoch", "windows / s", "targets / s",
-                    f"x {BASELINE:,}", "peak device GiB"],
-                   [[r["setting"], f"{r['first_epoch_s']:.2f}", f"{r['epoch_s']:.3f}", f"{r['windows_per_s']:,.0f}",
-                     f"{r['targets_per_s']:,.0f}", f"{r['windows_per_s'] / BASELINE:.2f}",
-                     "" if r["peak_device_gib"] is None else f"{r['peak_device_gib']:.2f}"] for r in rows])]
+                     *([f"x {BASELINE:,}"] if baseline else []), "peak device GiB"],
+                    [[r["setting"], f"{r['first_epoch_s']:.2f}", f"{r['epoch_s']:.3f}", f"{r['windows_per_s']:,.0f}",
+                      f"{r['targets_per_s']:,.0f}", *([f"{r['windows_per_s'] / BASELINE:.2f}"] if baseline else []),
+                      "" if r["peak_device_gib"] is None else f"{r['peak_device_gib']:.2f}"] for r in rows])]
     profiled = [r for r in rows if r.get("profile")]
     if profiled:
         lines += ["", "## Where a step spends its time (ms per step, the device synchronised between phases)", "",
@@ -262,7 +268,8 @@ def report(summary: dict) -> str:
                           for r in profiled]),
                   "", "Synchronising removes the overlap of host and device, so the sum exceeds an unprofiled "
                   "step's time: compare shares. Operators by self time: profile_<setting>_ops.txt. "
-                  "Syncs per step: the implicit device syncs of one epoch (GPU only); where they come from:"]
+                  "Syncs per step: the implicit device syncs of one epoch (GPU only), by the line asking for them "
+                  "below."]
         for r in profiled:
             if r["profile"].get("sync sources"):
                 lines.append(f"- {r['setting']}: " + ", ".join(
