@@ -48,6 +48,7 @@ class DataModuleSchema:
     seed: int = MISSING
     anonymize: bool = MISSING
     resident: bool = MISSING
+    val_users: int | None = MISSING
 
 
 @dataclass
@@ -57,6 +58,7 @@ class EvalSchema:
     slice_window: int = MISSING
     migration_latency: bool = MISSING
     scores_per_chunk: int | None = MISSING
+    val_users: int | None = MISSING
 
 
 STORE = ConfigStore.instance()
@@ -89,6 +91,7 @@ RULES = {
     "resume": (lambda v: isinstance(v, bool), "true or false"),
     "threads": (lambda v: v is None or (_integer(v) and v >= 1), "an integer >= 1, or null"),
     "eval.scores_per_chunk": (lambda v: v is None or (_integer(v) and v >= 1), "an integer >= 1, or null"),
+    "eval.val_users": (lambda v: v is None or (_integer(v) and v >= 1), "an integer >= 1, or null"),
     "optimizer.lr": (lambda v: _number(v) and v > 0, "a number > 0"),
     "optimizer.weight_decay": (lambda v: _number(v) and v >= 0, "a number >= 0"),
     "trainer.max_epochs": (lambda v: _integer(v) and (v >= 1 or v == -1),
@@ -318,19 +321,26 @@ VOLATILE = ("paths", "logger", "resume", "threads", "eval.scores_per_chunk", "sw
             "datamodule.cache_dir", "datamodule.resident")
 
 
+# settings added after cells were named, at the value that computes what runs did before they
+# existed: left out of a cell's name at that value, so no earlier cell is renamed
+NEUTRAL = {"eval.val_users": None, "datamodule.val_users": None}
+
+
 def computation(cfg: DictConfig) -> dict:
-    """The resolved config less VOLATILE, with the run folder read as ".": what a run's numbers
-    depend on. It names a table cell (research.table) and tells a sweep's rerun whether it
-    continues the same study (research.sweep). (Hashed user ids leave every number unchanged.)"""
+    """The resolved config less VOLATILE and less NEUTRAL settings at their neutral value, with
+    the run folder read as ".": what a run's numbers depend on. It names a table cell
+    (research.table) and tells a sweep's rerun whether it continues the same study
+    (research.sweep). (Hashed user ids leave every number unchanged.)"""
     cfg = cfg.copy()
     OmegaConf.update(cfg, "paths.output_dir", ".", force_add=True)
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    for key in VOLATILE:
+    for key in (*VOLATILE, *NEUTRAL):
         *parents, last = key.split(".")
         node = resolved
         for parent in parents:
             node = node.get(parent, {})
-        node.pop(last, None)
+        if key in VOLATILE or (last in node and node[last] == NEUTRAL[key]):
+            node.pop(last, None)
     return resolved
 
 

@@ -36,6 +36,7 @@ BAD = {
     "threads=0": "threads=0",
     "eval.scores_per_chunk=0": "eval.scores_per_chunk=0",
     "eval.scores_per_chunk=many": "eval.scores_per_chunk",
+    "eval.val_users=0": "eval.val_users=0",
     "loss.weighting=user": "loss.weighting=user",
     "model.dropout=1.5": "model.dropout=1.5",
     "callbacks.early_stopping.patience=-1": "callbacks.early_stopping.patience=-1",

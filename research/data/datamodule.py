@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
@@ -50,6 +51,7 @@ class SequenceDataModule(L.LightningDataModule):
         seed: Seed = 0,
         anonymize: bool = False,
         resident: bool = True,
+        val_users: Count | None = None,
     ):
         super().__init__()
         self.builder, self.cache_dir = builder, cache_dir
@@ -60,6 +62,7 @@ class SequenceDataModule(L.LightningDataModule):
         self.examples = examples
         self.anonymize = anonymize  # raw user ids replaced by salted hashes in the processed data
         self.resident = resident
+        self.val_users = val_users  # validate on this many users' targets (None: every user's)
         self.device_store: EventStore | None = None  # the events on the trainer's device, once copied
         self.data: cache.ProcessedData | None = None
         self.directory = None  # the cache entry, once prepare_data has ensured it
@@ -83,7 +86,7 @@ class SequenceDataModule(L.LightningDataModule):
     def use_split(self, split: Split) -> None:
         """Cut the task's rows (and the training counts of `meta`) from this split: how a run
         over time windows moves from one window to the next without rebuilding the events."""
-        self.split = split
+        self.split = self._sample_validation(split)
         self.meta = self._meta()
         self.train_set, self.val_set, self.test_set = self.examples.datasets(
             self.store, self.split, self.meta, self.max_len, self.slice_window)
@@ -95,6 +98,20 @@ class SequenceDataModule(L.LightningDataModule):
         self.counts = self._count_split()  # one pass per split: logged here, reported by the entry points
         log.info("%s: split counts: %s", self.builder.name,
                  ", ".join(f"{name} {count}" for name, count in self.counts.items()))
+
+    def _sample_validation(self, split: Split) -> Split:
+        """`val_users` users' validation targets (all of each one's), or every user's. A
+        validation pass ranks all items for each of its targets, so on a log of a million users
+        it costs far more than a training epoch, and early stopping needs only its trend. The
+        users are drawn with a fixed seed, the same for every model and run seed, so the curves
+        of a table stay comparable; the test set is never sampled. Counted in the split counts."""
+        users = torch.unique(split.val[:, 0])
+        if self.val_users is None or users.numel() <= self.val_users:
+            return split
+        sample = users[torch.randperm(users.numel(), generator=torch.Generator().manual_seed(0))[:self.val_users]]
+        kept = torch.isin(split.val[:, 0], sample)
+        return replace(split, val=split.val[kept], counts={
+            **split.counts, "val_users_sampled": self.val_users, "val_targets_not_sampled": int((~kept).sum())})
 
     def split_counts(self) -> dict[str, int]:
         """What the split reports (a time window's bounds), and how many validation and test
