@@ -107,6 +107,7 @@ class PhaseClock(L.Callback):
 
     def __init__(self, epoch: int):
         self.epoch, self.totals, self.steps = epoch, dict.fromkeys(PHASES, 0.0), 0
+        self.last: float | None = None  # the previous hook's clock
 
     def _tick(self, trainer, phase: str | None) -> None:
         if trainer.current_epoch != self.epoch:
@@ -114,7 +115,7 @@ class PhaseClock(L.Callback):
         if trainer.strategy.root_device.type == "cuda":
             torch.cuda.synchronize()
         now = time.perf_counter()
-        if phase is not None and getattr(self, "last", None) is not None:
+        if phase is not None and self.last is not None:
             self.totals[phase] += now - self.last
         self.last = now
 

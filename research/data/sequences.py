@@ -7,7 +7,7 @@ Batches are left-padded to `max_len` with 0 (the padding id of items, categories
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import polars as pl
 import torch
@@ -52,14 +52,17 @@ class EventStore:
     def device(self) -> torch.device:
         return self.items.device
 
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Every field that holds a tensor (states is None outside the simulator)."""
+        return {name: value for name, value in vars(self).items() if value is not None}
+
     @property
     def nbytes(self) -> int:
-        return sum(getattr(self, f.name).nbytes for f in fields(self) if getattr(self, f.name) is not None)
+        return sum(t.nbytes for t in self.tensors().values())
 
     def to(self, device: torch.device) -> EventStore:
         """The same events held on `device` (batches are then cut there: no host copy per batch)."""
-        return replace(self, **{f.name: getattr(self, f.name).to(device)
-                                for f in fields(self) if getattr(self, f.name) is not None})
+        return replace(self, **{name: t.to(device) for name, t in self.tensors().items()})
 
     def gather(self, users: torch.Tensor, ends: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Flat indices of each user's `width` events before position `ends` (exclusive),
