@@ -22,10 +22,11 @@ import torch
 CHUNK_SCORES = {"cpu": 1 << 19, "cuda": 1 << 26}
 
 
-def chunk_items(num_users: int, device: torch.device, scores_per_chunk: int | None) -> int:
-    """Items per chunk for a batch of `num_users` rows."""
+def item_chunks(num_items: int, num_users: int, device: torch.device, scores_per_chunk: int | None) -> list[slice]:
+    """The chunks of item ids 0..N (0: padding) a batch of `num_users` rows is scored in."""
     budget = scores_per_chunk or CHUNK_SCORES.get(device.type, CHUNK_SCORES["cuda"])
-    return max(2, budget // max(num_users, 1))
+    step = max(2, budget // max(num_users, 1))
+    return [slice(start, min(start + step, num_items + 1)) for start in range(0, num_items + 1, step)]
 
 
 @dataclass
@@ -43,7 +44,7 @@ def rank_all_items(heads, h: torch.Tensor, targets: torch.Tensor | None, num_ite
     categories (None: no category distribution). `heads.item_scores(h, items)` scores rows of
     `h` against `items` (a slice or ids), item-major (len(items), B), padding -inf."""
     rows = h.size(0)
-    step = chunk_items(rows, h.device, scores_per_chunk)
+    chunks = item_chunks(num_items, rows, h.device, scores_per_chunk)
     count = None
     if targets is not None:
         # the target's score from a product of the same shape class as a chunk's (items x D by
@@ -52,14 +53,14 @@ def rank_all_items(heads, h: torch.Tensor, targets: torch.Tensor | None, num_ite
         count = torch.zeros(rows, dtype=torch.int32, device=h.device)
     if history is not None:  # sorted by item, so each chunk's pairs are one slice
         history = history[:, history[1].argsort()]
-        starts = torch.arange(0, num_items + 1 + step, step, device=h.device)  # every chunk's, and the end
+        starts = torch.tensor([c.start for c in chunks] + [num_items + 1], device=h.device)  # and the end
         bounds = torch.searchsorted(history[1], starts).tolist()
     if item_category is not None:
         top = torch.full((rows,), float("-inf"), device=h.device)
         mass = h.new_zeros(num_categories + 1, rows)  # sum of exp(score - top) over each category's items
-    for chunk, start in enumerate(range(0, num_items + 1, step)):
-        stop = min(start + step, num_items + 1)
-        scores = heads.item_scores(h, slice(start, stop))  # (n, B)
+    for chunk, items in enumerate(chunks):
+        start, stop = items.start, items.stop
+        scores = heads.item_scores(h, items)  # (n, B)
         if item_category is not None:
             new_top = torch.maximum(top, scores.amax(0))
             # rescale what earlier chunks summed to the new maximum (exp(-inf - -inf): a row whose

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from research import metrics  # noqa: E402
 from research.markdown import table  # noqa: E402
 from research.models import latest_output  # noqa: E402
-from research.ranking import chunk_items  # noqa: E402
+from research.ranking import item_chunks  # noqa: E402
 from research.train import build_datamodule, build_module  # noqa: E402
 
 CONFIG = ["data=amazon_beauty", "model=sasrec", "model.use_category=false", "model.use_behavior=false",
@@ -75,9 +75,8 @@ def main(root: str, device: str, threads: int = 1) -> None:
 
     def products():  # the item scores alone, chunk by chunk as the ranking makes them
         for h in outputs:
-            step = chunk_items(h.size(0), h.device, module.scores_per_chunk)
-            for start in range(0, module.item_category.numel(), step):
-                module.model.heads.item_scores(h, slice(start, start + step))
+            for items in item_chunks(module.item_category.numel() - 1, h.size(0), h.device, module.scores_per_chunk):
+                module.model.heads.item_scores(h, items)
 
     def ranks_only():
         for batch, h in zip(cached, outputs):
