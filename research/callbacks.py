@@ -38,11 +38,18 @@ class EpochTimer(L.Callback):
         self._t0 = self._v0 = 0.0
         self._train_end: float | None = None
 
+    @staticmethod
+    def _now(trainer) -> float:
+        # on a GPU the clock reads after the queued work: a few syncs per epoch, none per step
+        if trainer.strategy.root_device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._t0, self._train_end = time.perf_counter(), None
+        self._t0, self._train_end = self._now(trainer), None
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
-        self._v0 = time.perf_counter()
+        self._v0 = self._now(trainer)
         if trainer.training is False and trainer.state.fn == "fit" and not trainer.sanity_checking \
                 and self._train_end is None:
             self._train_end = self._v0
@@ -50,11 +57,11 @@ class EpochTimer(L.Callback):
             self.train_seconds.append(self._train_end - self._t0)
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        self.eval_seconds.append(time.perf_counter() - self._v0)
+        self.eval_seconds.append(self._now(trainer) - self._v0)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if self._train_end is None:  # an epoch without validation
-            self.train_seconds.append(time.perf_counter() - self._t0)
+            self.train_seconds.append(self._now(trainer) - self._t0)
         seconds = self.train_seconds[-1]
         pl_module.log("time/train_epoch_seconds", seconds, on_epoch=True)
         log.info("epoch %d: %.2f s training%s", trainer.current_epoch, seconds, self.progress(trainer))

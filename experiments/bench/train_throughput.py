@@ -40,35 +40,12 @@ from hydra.utils import instantiate
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from research.callbacks import EpochTimer  # noqa: E402
 from research.markdown import table  # noqa: E402
 from research.train import build_datamodule, build_module, provenance  # noqa: E402
 
 BASELINE = 21_000  # SASRec on Beauty, sequences per second on one H100 before issue 16 (results/bench.md, 3)
 PHASES = ("batch", "forward and loss", "backward", "optimiser")
-
-
-class EpochClock(L.Callback):
-    """Seconds of every training epoch (the device synchronised at its start and end only) and
-    the windows it trained on (from batch shapes: no device value is read)."""
-
-    def __init__(self):
-        self.seconds, self.windows = [], []
-
-    def _sync(self, trainer) -> None:
-        if trainer.strategy.root_device.type == "cuda":
-            torch.cuda.synchronize()
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._sync(trainer)
-        self.windows.append(0)
-        self.start = time.perf_counter()
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self.windows[-1] += batch["items"].size(0)
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self._sync(trainer)
-        self.seconds.append(time.perf_counter() - self.start)
 
 
 def fit(cfg, device: str, epochs: int, callbacks: list, profiler=None) -> dict:
@@ -84,19 +61,19 @@ def fit(cfg, device: str, epochs: int, callbacks: list, profiler=None) -> dict:
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     trainer.fit(module, datamodule=datamodule)
-    return {"targets": datamodule.train_set.num_targets(),
+    return {"windows": len(datamodule.train_set), "targets": datamodule.train_set.num_targets(),
             "peak_device_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None}
 
 
 def measure(cfg, device: str, epochs: int) -> dict:
-    clock = EpochClock()
-    facts = fit(cfg, device, epochs, [clock])
-    later = clock.seconds[1:] or clock.seconds
-    seconds = statistics.median(later)
-    windows = clock.windows[-1]
-    return {"first_epoch_s": clock.seconds[0], "epoch_s": seconds, "epoch_s_all": clock.seconds,
-            "windows": windows, "windows_per_s": windows / seconds, "targets_per_s": facts["targets"] / seconds,
-            "peak_device_gib": facts["peak_device_gib"]}
+    """Seconds per training epoch from the run's own EpochTimer (the GPU synchronised at each
+    epoch's ends only), the median over the epochs after the first."""
+    timer = EpochTimer()
+    facts = fit(cfg, device, epochs, [timer])
+    seconds = statistics.median(timer.train_seconds[1:])
+    return {"first_epoch_s": timer.train_seconds[0], "epoch_s": seconds, "epoch_s_all": timer.train_seconds,
+            "windows": facts["windows"], "windows_per_s": facts["windows"] / seconds,
+            "targets_per_s": facts["targets"] / seconds, "peak_device_gib": facts["peak_device_gib"]}
 
 
 class PhaseClock(L.Callback):
