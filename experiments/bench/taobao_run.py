@@ -84,15 +84,15 @@ def main() -> None:
         return
     overrides = [o for o in overrides if o != "--"]
     workdir = args.workdir.resolve()
-    root = log_path(workdir, args.rows).parent
-    cache_dir = workdir / "cache"
+    log = log_path(workdir, args.rows)
+    root, cache_dir = log.parent, workdir / "cache"
     root.mkdir(parents=True, exist_ok=True)
     stages: list[dict] = []
-    if not log_path(workdir, args.rows).exists():
+    if not log.exists():
         start = time.perf_counter()
-        write_log(log_path(workdir, args.rows), args.rows)
+        write_log(log, args.rows)
         stages.append({"stage": "log (simulator; input, not framework work)", "seconds": time.perf_counter() - start})
-    size = log_path(workdir, args.rows).stat().st_size / GIB
+    size = log.stat().st_size / GIB
 
     # a fresh entry each time: the preprocess stage measures a build, never a cache hit
     for old in cache_dir.glob("taobao-*"):

@@ -180,14 +180,13 @@ class SequenceDataModule(L.LightningDataModule):
         if not self.resident or device.type == "cpu":
             return dataset
         if self.device_store is None or self.device_store.device != device:
+            gib = self.store.nbytes / 2**30
             try:
                 self.device_store = self.store.to(device)
             except torch.OutOfMemoryError as err:
-                raise IncompatibleConfig(
-                    f"datamodule.resident: the events ({self.store.nbytes / 2**30:.2f} GiB) do not fit on {device}; "
-                    "datamodule.resident=false keeps them on the host") from err
-            log.info("%s: events copied to %s (%.2f GiB, datamodule.resident)", self.builder.name, device,
-                     self.store.nbytes / 2**30)
+                raise IncompatibleConfig(f"datamodule.resident: the events ({gib:.2f} GiB) do not fit on {device}; "
+                                         "datamodule.resident=false keeps them on the host") from err
+            log.info("%s: events copied to %s (%.2f GiB, datamodule.resident)", self.builder.name, device, gib)
         return dataset.reading(self.device_store)
 
     def _eval_loader(self, dataset) -> DataLoader:
