@@ -74,8 +74,7 @@ class FakeTrainer:
 @pytest.mark.parametrize("resident", [True, False])
 def test_the_loaders_cut_batches_on_the_trainers_device_when_resident(resident, make_cfg):
     cfg = make_cfg("datamodule.batch_size=32", f"datamodule.resident={str(resident).lower()}", *TINY_SYNTHETIC)
-    datamodule = build_datamodule(cfg)
-    datamodule.setup()
+    datamodule = build_datamodule(cfg)  # set up already
     datamodule.trainer = FakeTrainer("meta")
     loaders = [datamodule.train_dataloader(), datamodule.val_dataloader(), datamodule.test_dataloader()]
     devices = {value.device.type for loader in loaders for value in next(iter(loader)).values()}
@@ -90,8 +89,7 @@ def test_the_loaders_cut_batches_on_the_trainers_device_when_resident(resident, 
 def test_click_through_rows_stay_on_the_host(make_cfg):
     """Their negatives are drawn from host generators (research.data.ctr)."""
     cfg = make_cfg("task=ctr", "model=din", "datamodule.batch_size=32", *TINY_SYNTHETIC)
-    datamodule = build_datamodule(cfg)
-    datamodule.setup()
+    datamodule = build_datamodule(cfg)  # set up already
     datamodule.trainer = FakeTrainer("meta")
     assert next(iter(datamodule.train_dataloader()))["items"].device.type == "cpu"
 

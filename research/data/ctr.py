@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from research.data.sequences import BatchDataset, EventStore, trim_padding
+from research.data.sequences import BatchDataset, EventStore, history_width
 from research.data.splits import event_positions, training_target_events
 from research.sampling import item_weights
 
@@ -95,7 +95,7 @@ class CTRExamples(BatchDataset):
         rows = torch.as_tensor(indices)
         users, positions = self.users[rows], self.positions[rows]
         s = self.store
-        index, valid = s.gather(users, positions, self.max_len)
+        index, valid = s.gather(users, positions, history_width(positions, self.max_len))
         positives = s.items[s.offsets[users] + positions]
         negatives = self.negatives[rows] if self.negatives is not None else self.sampler(users)
         targets = torch.cat([positives, negatives])
@@ -103,7 +103,7 @@ class CTRExamples(BatchDataset):
         def twice(field: torch.Tensor) -> torch.Tensor:
             return s.take(field, index, valid).repeat(2, 1)  # (2B, L): positives then negatives
 
-        batch = {
+        return {
             "items": twice(s.items),
             "categories": twice(s.categories),
             "behaviors": twice(s.behaviors),
@@ -112,4 +112,3 @@ class CTRExamples(BatchDataset):
             "target_category": self.item_category[targets],
             "label": torch.cat([torch.ones(rows.numel()), torch.zeros(rows.numel())]),
         }
-        return trim_padding(batch, self.max_len)

@@ -91,6 +91,13 @@ def trim_padding(batch: dict, width: int) -> dict:
     return batch
 
 
+def history_width(positions: torch.Tensor, max_len: int) -> int:
+    """Columns of a batch of histories (the events before each row's `positions`, at most
+    `max_len`) that are not padding in every row: trim_padding's width, read from the host's
+    positions, so a batch cut on a GPU needs no sync."""
+    return max(1, int(positions.clamp(max=max_len).max()))
+
+
 def to_device(host: torch.Tensor, device: torch.device) -> torch.Tensor:
     """A batch's small per-row table on `device` without a device sync: a blocking copy to a
     GPU waits for its queue, and so may an asynchronous one from pageable memory; from pinned
@@ -201,11 +208,10 @@ class EvalTargets(BatchDataset):
         rows = torch.as_tensor(indices)
         # widths and sizes from the host tables: no device sync per batch (see TrainWindows)
         positions_host = self.positions[rows]
-        width = max(1, int(positions_host.clamp(max=self.max_len).max()))
         events = int(positions_host.sum())
         s = self.store
         users, positions = to_device(torch.stack([self.users[rows], positions_host]), s.device)
-        index, valid = s.gather(users, positions, width)
+        index, valid = s.gather(users, positions, history_width(positions_host, self.max_len))
         target = s.offsets[users] + positions
         recent_index, recent_valid = s.gather(users, positions, self.slice_window)
         recent = s.take(s.categories, recent_index, recent_valid)
