@@ -120,7 +120,7 @@ class SyncCounter(L.Callback):
     are explicit and not counted)."""
 
     def __init__(self, epoch: int):
-        self.epoch, self.sources, self.steps = epoch, {}, 0
+        self.epoch, self.sources = epoch, {}
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if trainer.current_epoch == self.epoch:
@@ -128,9 +128,6 @@ class SyncCounter(L.Callback):
             self.records = self.catch.__enter__()
             warnings.simplefilter("always")
             torch.cuda.set_sync_debug_mode("warn")
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.steps += trainer.current_epoch == self.epoch
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.current_epoch == self.epoch:
@@ -151,7 +148,7 @@ def profile(cfg, device: str, workdir: Path, name: str) -> dict:
 
     clock, syncs = PhaseClock(epoch=1), SyncCounter(epoch=1)
     fit(cfg, device, 2, [clock, *([syncs] if device == "cuda" else [])])
-    steps = -(-build_datamodule(cfg).train_set.__len__() // cfg.datamodule.batch_size)
+    steps = clock.steps  # per epoch
     activities = [torch.profiler.ProfilerActivity.CPU] + (
         [torch.profiler.ProfilerActivity.CUDA] if device == "cuda" else [])
     schedule = torch.profiler.schedule(wait=steps, warmup=2, active=max(1, min(20, steps - 2)))
@@ -162,7 +159,7 @@ def profile(cfg, device: str, workdir: Path, name: str) -> dict:
         sort_by="self_device_time_total" if device == "cuda" else "self_cpu_time_total", row_limit=30))
     phases = {phase: 1e3 * seconds / clock.steps for phase, seconds in clock.totals.items()}
     if device == "cuda":
-        phases["syncs per step"] = sum(syncs.sources.values()) / max(1, syncs.steps)
+        phases["syncs per step"] = sum(syncs.sources.values()) / steps
         phases["sync sources"] = dict(sorted(syncs.sources.items(), key=lambda kv: -kv[1]))
     return phases
 
