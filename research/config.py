@@ -40,6 +40,7 @@ class DataModuleSchema:
     cache_dir: str = MISSING
     max_len: int = MISSING
     batch_size: int = MISSING
+    batch_unit: str = MISSING
     eval_batch_size: int = MISSING
     min_user_events: int = MISSING
     slice_window: int = MISSING
@@ -323,7 +324,7 @@ VOLATILE = ("paths", "logger", "resume", "threads", "eval.scores_per_chunk", "sw
 
 # settings added after cells were named, at the value that computes what runs did before they
 # existed: left out of a cell's name at that value, so no earlier cell is renamed
-NEUTRAL = {"eval.val_users": None, "datamodule.val_users": None}
+NEUTRAL = {"eval.val_users": None, "datamodule.val_users": None, "datamodule.batch_unit": "windows"}
 
 
 def computation(cfg: DictConfig) -> dict:

@@ -61,6 +61,21 @@ def test_the_per_target_divisor_is_the_mean_number_of_targets_in_one_batch(make_
     assert datamodule.targets_per_batch == pytest.approx(targets / len(batches))
 
 
+def test_batches_counted_in_targets_reach_the_model_with_about_that_many_targets(make_cfg, tmp_path):
+    """datamodule.batch_unit=targets through the real fit: every batch the model is fed holds
+    about batch_size targets (within one window), whatever the lengths of its windows, and the
+    per-target divisor is their mean."""
+    fed = fed_batches(make_cfg, tmp_path, "t", "datamodule.batch_unit=targets", "datamodule.batch_size=200")
+    counts = [sum(t > 0 for row in batch for t in row) for batch in fed["0"]]
+    windows = [len(batch) for batch in fed["0"]]
+    assert max(windows) > 2 * min(windows), "windows per batch should follow their lengths"
+    mean = sum(counts) / len(counts)
+    assert all(abs(c - mean) <= 50 for c in counts) and abs(mean - 200) <= 50
+    datamodule = build_datamodule(make_cfg("datamodule.batch_unit=targets", "datamodule.batch_size=200",
+                                           *TINY_SYNTHETIC))
+    assert datamodule.targets_per_batch == pytest.approx(mean)
+
+
 class FakeTrainer:
     """What the datamodule reads of its trainer (world size, rank, device), with the `meta`
     device standing for a GPU: no GPU on the machines that run this suite."""

@@ -87,9 +87,13 @@ class CTRExamples(BatchDataset):
         """(rows,) history length of each row (for length bucketing)."""
         return self.positions.clamp(max=self.max_len)
 
+    def targets(self) -> torch.Tensor:
+        """(rows,) examples of each row: one positive and one negative."""
+        return torch.full((len(self),), 2)
+
     def num_targets(self) -> int:
-        """Examples over all rows: a row is one positive and one negative."""
-        return 2 * len(self)
+        """Examples over all rows."""
+        return int(self.targets().sum())
 
     def __getitems__(self, indices: list[int]) -> dict:
         rows = torch.as_tensor(indices)

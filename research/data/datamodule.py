@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import lightning.pytorch as L
 import torch
@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 class Examples(Protocol):
     """What a task's rows are (research.tasks): the training set's `lengths()` (for length
-    bucketing) and `num_targets()` (the per-target loss divisor), and two evaluation sets."""
+    bucketing), `targets()` (each row's targets, what `batch_unit=targets` counts) and
+    `num_targets()` (the per-target loss divisor), and two evaluation sets."""
 
     def datasets(self, store: EventStore, split: Split, meta: DatasetMeta, max_len: int,
                  slice_window: int) -> tuple[Any, Any, Any]: ...
@@ -43,6 +44,7 @@ class SequenceDataModule(L.LightningDataModule):
         cache_dir: str,
         max_len: Count = 50,
         batch_size: Count = 256,
+        batch_unit: Literal["windows", "targets"] = "windows",
         eval_batch_size: Count = 512,
         min_user_events: Annotated[int, Between(low=2)] = 3,
         slice_window: Count = 5,
@@ -56,6 +58,7 @@ class SequenceDataModule(L.LightningDataModule):
         super().__init__()
         self.builder, self.cache_dir = builder, cache_dir
         self.max_len, self.batch_size, self.eval_batch_size = max_len, batch_size, eval_batch_size
+        self.batch_unit = batch_unit  # what batch_size counts: user windows or training targets
         self.min_user_events, self.slice_window = min_user_events, slice_window
         self.split_fn = split or LeaveOneOut()
         self.bucket_by_length, self.seed = bucket_by_length, seed
@@ -202,11 +205,13 @@ class SequenceDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         # Whole batches are the sampler's elements (batch_size=None): Lightning then finds it as
         # `dataloader.sampler` and calls its set_epoch, so every epoch draws new batches.
-        world, rank = self._ranks()
-        sampler = TrainBatches(self.train_set.lengths(), self.batch_size, self.seed,
-                               bucket_batches=50 if self.bucket_by_length else 0, world=world, rank=rank)
-        return DataLoader(self._on_device(self.train_set), sampler=sampler, batch_size=None, collate_fn=passthrough,
-                          num_workers=0)
+        return DataLoader(self._on_device(self.train_set), sampler=self._train_batches(*self._ranks()),
+                          batch_size=None, collate_fn=passthrough, num_workers=0)
+
+    def _train_batches(self, world: int = 1, rank: int = 0) -> TrainBatches:
+        return TrainBatches(self.train_set.lengths(), self.batch_size, self.seed,
+                            bucket_batches=50 if self.bucket_by_length else 0, world=world, rank=rank,
+                            targets=self.train_set.targets() if self.batch_unit == "targets" else None)
 
     @property
     def targets_per_batch(self) -> float:
@@ -214,8 +219,7 @@ class SequenceDataModule(L.LightningDataModule):
         divisor). Counted over the batches of all ranks: DDP averages the ranks' gradients, so
         each rank divides by one batch's targets and the average equals one process's gradient
         on the global batch."""
-        batches = -(-len(self.train_set) // self.batch_size)
-        return float(self.train_set.num_targets()) / batches
+        return float(self.train_set.num_targets()) / self._train_batches().num_batches
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.val_set)

@@ -183,9 +183,13 @@ class TrainWindows(BatchDataset):
         """(rows,) number of training targets of each window (also its length for bucketing)."""
         return torch.minimum(self.ends - self.first, torch.tensor(self.max_len))
 
+    def targets(self) -> torch.Tensor:
+        """(rows,) training targets of each window (what a batch counts in `datamodule.batch_unit=targets`)."""
+        return self.lengths()
+
     def num_targets(self) -> int:
         """Training targets over all windows (the per-target loss divisor's numerator)."""
-        return int(self.lengths().sum())
+        return int(self.targets().sum())
 
 
 class EvalTargets(BatchDataset):
@@ -252,22 +256,39 @@ class TrainBatches(torch.utils.data.Sampler):
     batched, and the batch order shuffled: batches of similar length, less padding. With 0,
     plain shuffled batches. Under DDP every rank draws the same schedule and takes every
     `world`-th batch, the schedule padded with its first batches so all ranks run the same
-    number of steps."""
+    number of steps.
+
+    `batch_size` counts rows, or, given `targets` (each row's training targets), targets: the
+    epoch's T targets are then cut into ceil(T / batch_size) batches of nearly equal targets
+    (a row goes to the batch where its first target falls; rows are never split), the same
+    number of batches every epoch. A batch of windows holds from one to `max_len` targets per
+    window, so its targets vary with the lengths it happens to hold; counted in targets, a
+    step sees the same amount of data whatever the lengths (as RecBole's batches of
+    single-target prefixes)."""
 
     def __init__(self, lengths: torch.Tensor, batch_size: int, seed: int, bucket_batches: int = 50,
-                 world: int = 1, rank: int = 0):
+                 world: int = 1, rank: int = 0, targets: torch.Tensor | None = None):
         if batch_size < 1:
             raise ValueError(f"datamodule.batch_size must be >= 1, got {batch_size}")
         self.lengths, self.batch_size, self.seed, self.bucket_batches = lengths, batch_size, seed, bucket_batches
         self.world, self.rank = world, rank
         self.epoch = 0
+        # what a batch's size counts, per row: 1 (rows) or the row's targets
+        self.sizes = torch.ones_like(lengths) if targets is None else targets
+        self.by_targets = targets is not None
+        self.total = int(self.sizes.sum())
+        self.num_batches = -(-self.total // batch_size)  # over all ranks, every epoch
+        longest = int(self.sizes.max()) if self.sizes.numel() else 0
+        if self.by_targets and self.total and self.total < self.num_batches * longest:
+            # a batch of fewer targets than the longest window would leave some batches empty
+            raise ValueError(f"datamodule.batch_size={batch_size} targets: must hold the longest training window "
+                             f"({longest} targets) in every batch; use at least {2 * longest}")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        batches = -(-self.lengths.numel() // self.batch_size)
-        return -(-batches // self.world)
+        return -(-self.num_batches // self.world)
 
     def batches(self) -> list[torch.Tensor]:
         """This epoch's batches over all ranks, in schedule order."""
@@ -275,16 +296,30 @@ class TrainBatches(torch.utils.data.Sampler):
         order = torch.randperm(self.lengths.numel(), generator=g)
         if order.numel() == 0:  # split would give one empty batch
             return []
+        if self.bucket_batches > 0:
+            # each chunk of `bucket_batches` batches sorted by length, all at once: two stable
+            # sorts give the order by (chunk, length)
+            chunk = torch.div(exclusive_cumsum(self.sizes[order]), self.batch_size * self.bucket_batches,
+                              rounding_mode="floor")
+            by_length = torch.argsort(self.lengths[order], stable=True)
+            order = order[by_length[torch.argsort(chunk[by_length], stable=True)]]
+        if self.by_targets:
+            # batch b holds the rows whose first target falls in [b T / n, (b + 1) T / n): with
+            # every row shorter than T / n, each of the n batches gets at least one row
+            batch = torch.div(exclusive_cumsum(self.sizes[order]) * self.num_batches, self.total, rounding_mode="floor")
+            batches = order.split(torch.bincount(batch, minlength=self.num_batches).tolist())
+        else:
+            batches = order.split(self.batch_size)
         if self.bucket_batches <= 0:
-            return list(order.split(self.batch_size))
-        # each chunk of `bucket_batches` batches sorted by length, all at once: two stable sorts
-        # give the order by (chunk, length); a chunk holds whole batches, so none straddles two
-        chunk = torch.div(torch.arange(order.numel()), self.batch_size * self.bucket_batches, rounding_mode="floor")
-        by_length = torch.argsort(self.lengths[order], stable=True)
-        batches = order[by_length[torch.argsort(chunk[by_length], stable=True)]].split(self.batch_size)
+            return list(batches)
         return [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
 
     def __iter__(self):
         batches = self.batches()
         batches += batches[: len(self) * self.world - len(batches)]
         yield from batches[self.rank::self.world]
+
+
+def exclusive_cumsum(sizes: torch.Tensor) -> torch.Tensor:
+    """(n,) the sum of the sizes before each one."""
+    return torch.cumsum(sizes, 0) - sizes

@@ -111,6 +111,33 @@ def test_ranks_split_one_schedule_into_equal_disjoint_shares():
     assert set(rows) == set(range(1000))
 
 
+@pytest.mark.parametrize("bucket_batches", [4, 0])
+@pytest.mark.parametrize("rows, batch_size", [(1000, 256), (1000, 100), (37, 5000), (3, 100)])
+def test_batches_counted_in_targets_hold_nearly_equal_targets(rows, batch_size, bucket_batches):
+    """ceil(T / batch_size) batches every epoch, each within one window of T / n targets, every
+    row once; the same schedule for the same epoch, another for the next."""
+    targets = torch.randint(1, 51, (rows,))
+    sampler = TrainBatches(targets, batch_size, seed=2, bucket_batches=bucket_batches, targets=targets)
+    total = int(targets.sum())
+    n, schedules = -(-total // batch_size), []
+    for epoch in (0, 1, 0):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert len(batches) == len(sampler) == n
+        assert sorted(i for b in batches for i in b.tolist()) == list(range(rows))
+        sums = torch.stack([targets[b].sum() for b in batches])
+        assert int(sums.sum()) == total and float((sums - total / n).abs().max()) <= 50
+        schedules.append([b.tolist() for b in batches])
+    assert schedules[0] == schedules[2]
+    assert rows < 10 or schedules[0] != schedules[1]
+
+
+def test_a_target_batch_smaller_than_the_longest_window_is_refused():
+    targets = torch.tensor([50, 3, 4, 60, 2])
+    with pytest.raises(ValueError, match=r"datamodule.batch_size=64 targets.*longest training window \(60 targets\)"):
+        TrainBatches(targets, 64, seed=0, targets=targets)
+
+
 def meta_batches(dataset, rows: list[int]) -> tuple[dict, dict]:
     """A batch cut from the host store and the same batch cut from a store on the `meta`
     device: torch refuses to mix a meta tensor with a host one (beyond scalars) and to read a
