@@ -22,8 +22,10 @@ seconds since the start of each side's fit).
 Ours: `python -m research.train data=amazon_beauty model=<ours>` with item ids only
 (model.use_category=false, model.use_behavior=false) and eval.mask_history=false, because RecBole
 does not mask a user's earlier items in full-ranking evaluation of sequential models. Its batch
-is `datamodule.batch_size` user windows (all of a window's positions are targets); RecBole's is
-`--recbole-batch-size` single-target prefixes (256, as the measurement in the mission). Timings:
+is RecBole's in RecBole's unit (`--recbole-batch-size`, 256 as the measurement in the mission): for
+SASRec and GRU4Rec, which RecBole trains on single-target prefixes, 256 training targets
+(datamodule.batch_unit=targets: user windows packed to about that many targets, every position a
+target); for BERT4Rec, 256 whole sequences (user windows). Timings:
 PhaseTimer below, added through Hydra as an extra callback (training only / validation split,
 CUDA synchronised at each boundary, and the clock of every validation since the fit started).
 
@@ -238,16 +240,21 @@ def _gru4rec_hp(cfg: dict) -> dict:
             "num_layers": model["num_layers"], "dropout_prob": model["dropout"]}
 
 
-MODELS = {  # --model: (our conf/model option, RecBole's model name, our config -> RecBole's names)
-    "sasrec": ("sasrec", "SASRec", _sasrec_hp),
-    "gru4rec": ("gru", "GRU4Rec", _gru4rec_hp),
-    "bert4rec": ("bert4rec", "BERT4Rec", _bert4rec_hp),
+# and what RecBole's train_batch_size counts, in our datamodule.batch_unit: SASRec and GRU4Rec train
+# on every prefix of a sequence, one target each (targets); BERT4Rec on whole masked sequences (windows)
+MODELS = {  # --model: (our conf/model option, RecBole's model name, our config -> RecBole's names, batch unit)
+    "sasrec": ("sasrec", "SASRec", _sasrec_hp, "targets"),
+    "gru4rec": ("gru", "GRU4Rec", _gru4rec_hp, "targets"),
+    "bert4rec": ("bert4rec", "BERT4Rec", _bert4rec_hp, "windows"),
 }
 
 
 def ours_hyper_parameters(cfg: dict, model: str) -> dict:
-    """Our resolved config in RecBole's names, plus the learning rate."""
+    """Our resolved config in RecBole's names, plus the learning rate and the batch (a number where
+    it counts what RecBole's counts, else with its unit, so that the two differ)."""
     hp = MODELS[model][2](cfg) | {"learning_rate": cfg["optimizer"]["lr"]}
+    size, unit = cfg["datamodule"]["batch_size"], cfg["datamodule"]["batch_unit"]
+    hp["train_batch_size"] = size if unit == MODELS[model][3] else f"{size} {unit}"
     if "block" in cfg["model"]:
         hp["block"] = cfg["model"]["block"]["_target_"].rsplit(".", 1)[-1]
     return hp
@@ -394,7 +401,7 @@ def plot_curves(path: Path, ours: tuple[list, list], recbole: tuple[list, list],
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    ours_name, recbole_name, _ = MODELS[model]
+    ours_name, recbole_name, *_ = MODELS[model]
     ax.plot(*ours, marker=".", label=f"ours (research.train, model={ours_name})")
     ax.plot(*recbole, marker="o", label=f"RecBole 1.2.1 {recbole_name} (its defaults)")
     if recbole[1]:
@@ -483,6 +490,7 @@ def main() -> None:
     overrides = [
         "data=amazon_beauty", f"data.root={data_root}", f"model={MODELS[args.model][0]}", "loss=ce", "task=next_item",
         "split=leave_one_out", "model.use_category=false", "model.use_behavior=false", "eval.mask_history=false",
+        f"datamodule.batch_unit={MODELS[args.model][3]}", f"datamodule.batch_size={args.recbole_batch_size}",
         "compile=false", "logger=csv", f"threads={args.threads}", f"trainer.max_epochs={args.max_epochs}",
         f"seed={args.seed}", "trainer.accelerator=cpu" if args.device == "cpu" else "trainer.accelerator=auto",
         "callbacks.progress_bar.refresh_rate=1000",
@@ -526,6 +534,8 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
     ours_wall = json.loads((ours_dir / "wall.json").read_text())["wall"]
     ours_cfg = OmegaConf.to_container(OmegaConf.load(ours_dir / "config.yaml"), resolve=True)
     ours_hp, ours_batch = ours_hyper_parameters(ours_cfg, args.model), ours_cfg["datamodule"]["batch_size"]
+    ours_unit = {"targets": "training targets (user windows packed to that many targets)",
+                 "windows": "user windows (every position a target)"}[ours_cfg["datamodule"]["batch_unit"]]
     ours_metrics = json.loads((ours_dir / "metrics.json").read_text())
     ours_phases = json.loads((ours_dir / "phases.json").read_text())
     curve = [json.loads(line) for line in (ours_dir / "validation_curve.jsonl").read_text().splitlines()]
@@ -603,8 +613,8 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
         f"Model hyper-parameters: RecBole {rb['hyper_parameters']} (its {recbole_name}.yaml); ours {ours_hp}; "
         f"identical on {', '.join(compared)}: {same_model}"
         f"{'' if same_model else ' (ours, RecBole: ' + str(differ) + ')'}. "
-        f"Batches: ours {ours_batch} user windows (every position a target), RecBole "
-        f"{params['train_batch_size']} single-target prefixes.",
+        f"Batches: ours {ours_batch} {ours_unit}, RecBole {params['train_batch_size']} "
+        f"{'single-target prefixes' if MODELS[args.model][3] == 'targets' else 'whole sequences'}.",
         f"Protocol: {protocol['users']} users, {protocol['items']} items, {protocol['train_targets']} training "
         f"targets per epoch, {protocol['val_targets']} validation / {protocol['test_targets']} test targets "
         f"(leave-one-out, full ranking over all items, history not masked); identical on both sides and equal "

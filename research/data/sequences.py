@@ -293,9 +293,9 @@ class TrainBatches(torch.utils.data.Sampler):
     def batches(self) -> list[torch.Tensor]:
         """This epoch's batches over all ranks, in schedule order."""
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(self.lengths.numel(), generator=g)
-        if order.numel() == 0:  # split would give one empty batch
+        if self.total == 0:  # no rows (or none with a target): split would give one empty batch
             return []
+        order = torch.randperm(self.lengths.numel(), generator=g)
         if self.bucket_batches > 0:
             # each chunk of `bucket_batches` batches sorted by length, all at once: two stable
             # sorts give the order by (chunk, length)

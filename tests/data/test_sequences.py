@@ -132,6 +132,11 @@ def test_batches_counted_in_targets_hold_nearly_equal_targets(rows, batch_size, 
     assert rows < 10 or schedules[0] != schedules[1]
 
 
+def test_rows_without_targets_give_no_batches():
+    none = torch.zeros(3, dtype=torch.long)
+    assert list(TrainBatches(none, 100, seed=0, targets=none)) == []
+
+
 def test_a_target_batch_smaller_than_the_longest_window_is_refused():
     targets = torch.tensor([50, 3, 4, 60, 2])
     with pytest.raises(ValueError, match=r"datamodule.batch_size=64 targets.*longest training window \(60 targets\)"):
