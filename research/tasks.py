@@ -15,9 +15,10 @@ from torch import nn
 from research.bounds import NON_NEGATIVE, Seed
 from research.data.ctr import CTRExamples, NegativeSampler, training_targets
 from research.data.schema import DatasetMeta
-from research.data.sequences import EvalTargets, EventStore, TrainWindows
+from research.data.sequences import EvalTargets, EventStore, TrainPrefixes, TrainWindows
 from research.data.splits import Split
 from research.errors import IncompatibleConfig
+from research.models import OwnObjective
 from research.module import ClickThroughModule, RecModule, SequenceRecModule
 
 Weight = Annotated[float, NON_NEGATIVE]
@@ -57,10 +58,12 @@ class Task:
 @dataclass(frozen=True)
 class NextEvent(Task):
     """The next event of a sequence: next item, next category, or both from one encoder.
-    Training rows are windows with a target at every position; evaluation rows one target each."""
+    Training rows are windows with a target at every position (`train_rows="windows"`) or one
+    row per target (`"prefixes"`, as RecBole and BSARec train); evaluation rows one target each."""
 
     item_weight: Weight = 1.0  # weight of the item loss (0: no item head trained, no item metrics)
     category_weight: Weight = 0.0  # weight of the category loss (0: categories derived from item scores)
+    train_rows: Literal["windows", "prefixes"] = "windows"
 
     def __post_init__(self):
         if self.item_weight <= 0 and self.category_weight <= 0:
@@ -78,7 +81,8 @@ class NextEvent(Task):
         return None if self.item_weight > 0 else f"task {self.name} trains no item scores (task.item_weight=0)"
 
     def datasets(self, store, split, meta, max_len, slice_window):
-        return (TrainWindows(store, split.train_end, max_len, split.train_from),
+        rows = TrainPrefixes if self.train_rows == "prefixes" else TrainWindows
+        return (rows(store, split.train_end, max_len, split.train_from),
                 EvalTargets(store, split.val, max_len, slice_window),
                 EvalTargets(store, split.test, max_len, slice_window))
 
@@ -86,6 +90,9 @@ class NextEvent(Task):
                category_loss: nn.Module, item_category: torch.Tensor, eval: Any, loss_weighting: str,
                targets_per_batch: float) -> SequenceRecModule:
         check_supported(model, self.name)
+        if self.train_rows == "prefixes" and isinstance(model, OwnObjective):
+            raise IncompatibleConfig(f"task.train_rows=prefixes: {type(model).__name__} trains on an objective of "
+                                     "its own over whole windows (task.train_rows=windows)")
         return SequenceRecModule(model, self, item_loss, category_loss, optimizer, item_category, ks=tuple(eval.ks),
                                  mask_history=eval.mask_history, migration_latency=eval.migration_latency,
                                  scheduler=scheduler, loss_weighting=loss_weighting,

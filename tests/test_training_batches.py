@@ -76,6 +76,22 @@ def test_batches_counted_in_targets_reach_the_model_with_about_that_many_targets
     assert datamodule.targets_per_batch == pytest.approx(mean)
 
 
+def test_prefix_rows_reach_the_model_with_one_target_each_at_their_last_position(make_cfg, tmp_path):
+    """task.train_rows=prefixes through the real fit: every row the model is fed has exactly one
+    target, in its last column, and an epoch trains the same targets as one of windows."""
+    fed = fed_batches(make_cfg, tmp_path, "p", "task.train_rows=prefixes")
+    rows = [row for batch in fed["0"] for row in batch]
+    assert all(row[-1] > 0 and not any(row[:-1]) for row in rows)
+    windows = fed_batches(make_cfg, tmp_path, "w")
+    assert sorted(row[-1] for row in rows) == sorted(t for b in windows["0"] for row in b for t in row if t > 0)
+
+
+def test_prefix_rows_are_refused_for_a_model_with_an_objective_of_its_own(make_cfg, tmp_path):
+    with pytest.raises(IncompatibleConfig, match="task.train_rows=prefixes: BERT4Rec"):
+        run(make_cfg("model=bert4rec", "task.train_rows=prefixes", "trainer.max_epochs=1", "threads=1",
+                     f"paths.output_dir={tmp_path}", *TINY_SYNTHETIC))
+
+
 class FakeTrainer:
     """What the datamodule reads of its trainer (world size, rank, device), with the `meta`
     device standing for a GPU: no GPU on the machines that run this suite."""

@@ -192,6 +192,33 @@ class TrainWindows(BatchDataset):
         return int(self.targets().sum())
 
 
+class TrainPrefixes(TrainWindows):
+    """One row per training target, its input the (at most `max_len`) events before it: the
+    training examples of RecBole's SASRec and GRU4Rec (its prefix augmentation) and of BSARec,
+    where TrainWindows has one row per window with a target at every position. Each target's
+    history is encoded anew (with its own dropout), at about max_len / 2 times the encoder work
+    of windows on long sequences; the targets are the same. Cut as windows that end at the
+    target and whose only target is their last position."""
+
+    def __init__(self, store: EventStore, train_end: torch.Tensor, max_len: int,
+                 train_from: torch.Tensor | None = None):
+        self.store, self.max_len = store, max_len
+        n = train_end.clamp(min=0)
+        first = torch.ones_like(n) if train_from is None else train_from.clamp(min=1)
+        count = (n - first).clamp(min=0)
+        self.users = torch.repeat_interleave(torch.arange(n.numel()), count)
+        start = torch.cumsum(count, 0) - count
+        self.first = first[self.users] + torch.arange(self.users.numel()) - start[self.users]  # the target
+        self.ends = self.first + 1
+
+    def lengths(self) -> torch.Tensor:
+        """(rows,) input events of each row (for length bucketing)."""
+        return torch.clamp(self.ends - 1, max=self.max_len)
+
+    def targets(self) -> torch.Tensor:
+        return torch.ones_like(self.ends)
+
+
 class EvalTargets(BatchDataset):
     """One row per (user, position) target; the input is the `max_len` events before it.
 

@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 import torch
 
-from research.data.sequences import EvalTargets, EventStore, TrainBatches, TrainWindows, trim_padding
+from research.data.sequences import EvalTargets, EventStore, TrainBatches, TrainPrefixes, TrainWindows, trim_padding
 from research.data.splits import LeaveOneOut
 
 
@@ -94,6 +94,29 @@ def test_train_batches_cover_every_row_once_and_depend_on_the_epoch(bucket_batch
     assert first == epoch()  # deterministic for an epoch
     sampler.set_epoch(1)
     assert first != epoch()
+
+
+@pytest.mark.parametrize("train_from", [None, 4])
+def test_train_prefixes_give_each_training_target_one_row_with_the_events_before_it(train_from):
+    """The rows of RecBole's prefix training: the targets of the windows, each once, as the last
+    column of its own row, whose inputs are the max_len events just before it (ids identify
+    positions: make_store numbers the events 1..E in order)."""
+    store = make_store([3, 5, 12, 30])
+    split = LeaveOneOut()(store.lengths, store.timestamps, store.offsets)
+    start = None if train_from is None else torch.full_like(split.train_end, train_from)
+    prefixes = TrainPrefixes(store, split.train_end, max_len=4, train_from=start)
+    windows = TrainWindows(store, split.train_end, max_len=4, train_from=start)
+    rows = prefixes[list(range(len(prefixes)))]
+    assert len(prefixes) == windows.num_targets() == prefixes.num_targets()
+    assert bool((rows["target_items"][:, :-1] == 0).all()) and bool((rows["target_items"][:, -1] > 0).all())
+    every = windows[list(range(len(windows)))]["target_items"]
+    assert sorted(rows["target_items"][:, -1].tolist()) == sorted(every[every > 0].tolist())
+    target = rows["target_items"][:, -1]
+    for history, t, user in zip(rows["items"].tolist(), target.tolist(), prefixes.users.tolist()):
+        real = [i for i in history if i > 0]
+        expected = list(range(max(int(store.offsets[user]) + 1, t - 4), t))
+        assert real == expected and history[-1] == t - 1  # the events just before, left-padded
+    assert prefixes.lengths().tolist() == [len([i for i in h if i > 0]) for h in rows["items"].tolist()]
 
 
 def test_length_buckets_hold_windows_of_similar_length():
