@@ -145,13 +145,15 @@ class TrainWindows(BatchDataset):
         self.store, self.max_len = store, max_len
         n = train_end.clamp(min=0)
         first = torch.ones_like(n) if train_from is None else train_from.clamp(min=1)
-        targets = (n - first).clamp(min=0)
-        windows = torch.div(targets + max_len - 1, max_len, rounding_mode="floor")
-        self.users = torch.repeat_interleave(torch.arange(n.numel()), windows)
-        start = torch.cumsum(windows, 0) - windows
-        k = torch.arange(self.users.numel()) - start[self.users]
-        self.ends = n[self.users] - k * max_len  # exclusive end of the window's events
-        self.first = first[self.users]  # the window's first target position
+        # each row: its user, the exclusive end of its events, its first target position
+        self.users, self.ends, self.first = self.cut(n, first, max_len)
+
+    @staticmethod
+    def cut(n: torch.Tensor, first: torch.Tensor, max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Users' training targets first..n-1 -> rows: windows of max_len targets from the end."""
+        windows = torch.div((n - first).clamp(min=0) + max_len - 1, max_len, rounding_mode="floor")
+        users, k = user_rows(windows)
+        return users, n[users] - k * max_len, first[users]
 
     def __len__(self) -> int:
         return self.users.numel()
@@ -200,16 +202,12 @@ class TrainPrefixes(TrainWindows):
     of windows on long sequences; the targets are the same. Cut as windows that end at the
     target and whose only target is their last position."""
 
-    def __init__(self, store: EventStore, train_end: torch.Tensor, max_len: int,
-                 train_from: torch.Tensor | None = None):
-        self.store, self.max_len = store, max_len
-        n = train_end.clamp(min=0)
-        first = torch.ones_like(n) if train_from is None else train_from.clamp(min=1)
-        count = (n - first).clamp(min=0)
-        self.users = torch.repeat_interleave(torch.arange(n.numel()), count)
-        start = torch.cumsum(count, 0) - count
-        self.first = first[self.users] + torch.arange(self.users.numel()) - start[self.users]  # the target
-        self.ends = self.first + 1
+    @staticmethod
+    def cut(n: torch.Tensor, first: torch.Tensor, max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Users' training targets first..n-1 -> rows: one per target, ending at it."""
+        users, k = user_rows((n - first).clamp(min=0))
+        target = first[users] + k
+        return users, target + 1, target
 
     def lengths(self) -> torch.Tensor:
         """(rows,) input events of each row (for length bucketing)."""
@@ -350,3 +348,9 @@ class TrainBatches(torch.utils.data.Sampler):
 def exclusive_cumsum(sizes: torch.Tensor) -> torch.Tensor:
     """(n,) the sum of the sizes before each one."""
     return torch.cumsum(sizes, 0) - sizes
+
+
+def user_rows(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(users,) rows per user -> (rows,) each row's user and its index among that user's rows."""
+    users = torch.repeat_interleave(torch.arange(counts.numel()), counts)
+    return users, torch.arange(users.numel()) - exclusive_cumsum(counts)[users]
