@@ -22,6 +22,7 @@ from research.models import OwnObjective
 from research.module import ClickThroughModule, RecModule, SequenceRecModule
 
 Weight = Annotated[float, NON_NEGATIVE]
+TRAIN_ROWS = {"windows": TrainWindows, "prefixes": TrainPrefixes}  # NextEvent.train_rows
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,7 @@ class NextEvent(Task):
         return None if self.item_weight > 0 else f"task {self.name} trains no item scores (task.item_weight=0)"
 
     def datasets(self, store, split, meta, max_len, slice_window):
-        rows = TrainPrefixes if self.train_rows == "prefixes" else TrainWindows
-        return (rows(store, split.train_end, max_len, split.train_from),
+        return (TRAIN_ROWS[self.train_rows](store, split.train_end, max_len, split.train_from),
                 EvalTargets(store, split.val, max_len, slice_window),
                 EvalTargets(store, split.test, max_len, slice_window))
 
