@@ -21,11 +21,11 @@ seconds since the start of each side's fit).
 
 Ours: `python -m research.train data=amazon_beauty model=<ours>` with item ids only
 (model.use_category=false, model.use_behavior=false) and eval.mask_history=false, because RecBole
-does not mask a user's earlier items in full-ranking evaluation of sequential models. Its batch
-is RecBole's in RecBole's unit (`--recbole-batch-size`, 256 as the measurement in the mission): for
-SASRec and GRU4Rec, which RecBole trains on single-target prefixes, 256 training targets
-(datamodule.batch_unit=targets: user windows packed to about that many targets, every position a
-target); for BERT4Rec, 256 whole sequences (user windows). Timings:
+does not mask a user's earlier items in full-ranking evaluation of sequential models. It
+trains on RecBole's rows with RecBole's batch (`--recbole-batch-size`, 256 as the measurement in
+the mission): for SASRec and GRU4Rec, which RecBole trains on every prefix of a sequence with one
+target each, task.train_rows=prefixes (the same prefixes, each encoded anew); for BERT4Rec, whole
+sequences (user windows). Timings:
 PhaseTimer below, added through Hydra as an extra callback (training only / validation split,
 CUDA synchronised at each boundary, and the clock of every validation since the fit started).
 
@@ -240,21 +240,21 @@ def _gru4rec_hp(cfg: dict) -> dict:
             "num_layers": model["num_layers"], "dropout_prob": model["dropout"]}
 
 
-# and what RecBole's train_batch_size counts, in our datamodule.batch_unit: SASRec and GRU4Rec train
-# on every prefix of a sequence, one target each (targets); BERT4Rec on whole masked sequences (windows)
-MODELS = {  # --model: (our conf/model option, RecBole's model name, our config -> RecBole's names, batch unit)
-    "sasrec": ("sasrec", "SASRec", _sasrec_hp, "targets"),
-    "gru4rec": ("gru", "GRU4Rec", _gru4rec_hp, "targets"),
+# and RecBole's training rows in our task.train_rows: SASRec and GRU4Rec train on every prefix of a
+# sequence, one target each (prefixes); BERT4Rec on whole masked sequences (windows)
+MODELS = {  # --model: (our conf/model option, RecBole's model name, our config -> RecBole's names, rows)
+    "sasrec": ("sasrec", "SASRec", _sasrec_hp, "prefixes"),
+    "gru4rec": ("gru", "GRU4Rec", _gru4rec_hp, "prefixes"),
     "bert4rec": ("bert4rec", "BERT4Rec", _bert4rec_hp, "windows"),
 }
 
 
 def ours_hyper_parameters(cfg: dict, model: str) -> dict:
     """Our resolved config in RecBole's names, plus the learning rate and the batch (a number where
-    it counts what RecBole's counts, else with its unit, so that the two differ)."""
+    our training rows are RecBole's and it counts rows, else with what it counts, so the two differ)."""
     hp = MODELS[model][2](cfg) | {"learning_rate": cfg["optimizer"]["lr"]}
-    size, unit = cfg["datamodule"]["batch_size"], cfg["datamodule"]["batch_unit"]
-    hp["train_batch_size"] = size if unit == MODELS[model][3] else f"{size} {unit}"
+    size, unit, rows = cfg["datamodule"]["batch_size"], cfg["datamodule"]["batch_unit"], cfg["task"]["train_rows"]
+    hp["train_batch_size"] = size if (rows, unit) == (MODELS[model][3], "windows") else f"{size} {unit} of {rows}"
     if "block" in cfg["model"]:
         hp["block"] = cfg["model"]["block"]["_target_"].rsplit(".", 1)[-1]
     return hp
@@ -490,7 +490,7 @@ def main() -> None:
     overrides = [
         "data=amazon_beauty", f"data.root={data_root}", f"model={MODELS[args.model][0]}", "loss=ce", "task=next_item",
         "split=leave_one_out", "model.use_category=false", "model.use_behavior=false", "eval.mask_history=false",
-        f"datamodule.batch_unit={MODELS[args.model][3]}", f"datamodule.batch_size={args.recbole_batch_size}",
+        f"task.train_rows={MODELS[args.model][3]}", f"datamodule.batch_size={args.recbole_batch_size}",
         "compile=false", "logger=csv", f"threads={args.threads}", f"trainer.max_epochs={args.max_epochs}",
         f"seed={args.seed}", "trainer.accelerator=cpu" if args.device == "cpu" else "trainer.accelerator=auto",
         "callbacks.progress_bar.refresh_rate=1000",
@@ -534,8 +534,8 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
     ours_wall = json.loads((ours_dir / "wall.json").read_text())["wall"]
     ours_cfg = OmegaConf.to_container(OmegaConf.load(ours_dir / "config.yaml"), resolve=True)
     ours_hp, ours_batch = ours_hyper_parameters(ours_cfg, args.model), ours_cfg["datamodule"]["batch_size"]
-    ours_unit = {"targets": "training targets (user windows packed to that many targets)",
-                 "windows": "user windows (every position a target)"}[ours_cfg["datamodule"]["batch_unit"]]
+    ours_unit = {"prefixes": "single-target prefixes", "windows": "user windows (every position a target)"}[
+        ours_cfg["task"]["train_rows"]] if ours_cfg["datamodule"]["batch_unit"] == "windows" else "training targets"
     ours_metrics = json.loads((ours_dir / "metrics.json").read_text())
     ours_phases = json.loads((ours_dir / "phases.json").read_text())
     curve = [json.loads(line) for line in (ours_dir / "validation_curve.jsonl").read_text().splitlines()]
@@ -614,7 +614,7 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
         f"identical on {', '.join(compared)}: {same_model}"
         f"{'' if same_model else ' (ours, RecBole: ' + str(differ) + ')'}. "
         f"Batches: ours {ours_batch} {ours_unit}, RecBole {params['train_batch_size']} "
-        f"{'single-target prefixes' if MODELS[args.model][3] == 'targets' else 'whole sequences'}.",
+        f"{'single-target prefixes' if MODELS[args.model][3] == 'prefixes' else 'whole sequences'}.",
         f"Protocol: {protocol['users']} users, {protocol['items']} items, {protocol['train_targets']} training "
         f"targets per epoch, {protocol['val_targets']} validation / {protocol['test_targets']} test targets "
         f"(leave-one-out, full ranking over all items, history not masked); identical on both sides and equal "
