@@ -198,9 +198,10 @@ class TrainPrefixes(TrainWindows):
     """One row per training target, its input the (at most `max_len`) events before it: the
     training examples of RecBole's SASRec and GRU4Rec (its prefix augmentation) and of BSARec,
     where TrainWindows has one row per window with a target at every position. Each target's
-    history is encoded anew (with its own dropout), at about max_len / 2 times the encoder work
-    of windows on long sequences; the targets are the same. Cut as windows that end at the
-    target and whose only target is their last position."""
+    history is encoded anew (with its own dropout draw): a user of n targets costs the encoder
+    about n / 2 times the positions of windows (up to max_len times on long histories); the
+    targets are the same. Cut as windows that end at the target and whose only target is their
+    last position."""
 
     @staticmethod
     def cut(n: torch.Tensor, first: torch.Tensor, max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
