@@ -249,12 +249,22 @@ MODELS = {  # --model: (our conf/model option, RecBole's model name, our config 
 }
 
 
+BATCH_COUNTS = {"prefixes": "single-target prefixes", "windows": "user windows (every position a target)",
+                "targets": "training targets (user windows packed to about that many)"}
+
+
+def batch_counts(cfg: dict) -> str:
+    """What our batch_size counts: prefixes, windows or targets (a prefix is one target)."""
+    rows, unit = cfg["task"]["train_rows"], cfg["datamodule"]["batch_unit"]
+    return rows if unit == "windows" or rows == "prefixes" else "targets"
+
+
 def ours_hyper_parameters(cfg: dict, model: str) -> dict:
     """Our resolved config in RecBole's names, plus the learning rate and the batch (a number where
-    our training rows are RecBole's and it counts rows, else with what it counts, so the two differ)."""
+    it counts RecBole's rows, else with what it counts, so that the two differ)."""
     hp = MODELS[model][2](cfg) | {"learning_rate": cfg["optimizer"]["lr"]}
-    size, unit, rows = cfg["datamodule"]["batch_size"], cfg["datamodule"]["batch_unit"], cfg["task"]["train_rows"]
-    hp["train_batch_size"] = size if (rows, unit) == (MODELS[model][3], "windows") else f"{size} {unit} of {rows}"
+    size, counts = cfg["datamodule"]["batch_size"], batch_counts(cfg)
+    hp["train_batch_size"] = size if counts == MODELS[model][3] else f"{size} {counts}"
     if "block" in cfg["model"]:
         hp["block"] = cfg["model"]["block"]["_target_"].rsplit(".", 1)[-1]
     return hp
@@ -534,8 +544,6 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
     ours_wall = json.loads((ours_dir / "wall.json").read_text())["wall"]
     ours_cfg = OmegaConf.to_container(OmegaConf.load(ours_dir / "config.yaml"), resolve=True)
     ours_hp, ours_batch = ours_hyper_parameters(ours_cfg, args.model), ours_cfg["datamodule"]["batch_size"]
-    ours_unit = {"prefixes": "single-target prefixes", "windows": "user windows (every position a target)"}[
-        ours_cfg["task"]["train_rows"]] if ours_cfg["datamodule"]["batch_unit"] == "windows" else "training targets"
     ours_metrics = json.loads((ours_dir / "metrics.json").read_text())
     ours_phases = json.loads((ours_dir / "phases.json").read_text())
     curve = [json.loads(line) for line in (ours_dir / "validation_curve.jsonl").read_text().splitlines()]
@@ -613,7 +621,7 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
         f"Model hyper-parameters: RecBole {rb['hyper_parameters']} (its {recbole_name}.yaml); ours {ours_hp}; "
         f"identical on {', '.join(compared)}: {same_model}"
         f"{'' if same_model else ' (ours, RecBole: ' + str(differ) + ')'}. "
-        f"Batches: ours {ours_batch} {ours_unit}, RecBole {params['train_batch_size']} "
+        f"Batches: ours {ours_batch} {BATCH_COUNTS[batch_counts(ours_cfg)]}, RecBole {params['train_batch_size']} "
         f"{'single-target prefixes' if MODELS[args.model][3] == 'prefixes' else 'whole sequences'}.",
         f"Protocol: {protocol['users']} users, {protocol['items']} items, {protocol['train_targets']} training "
         f"targets per epoch, {protocol['val_targets']} validation / {protocol['test_targets']} test targets "
