@@ -11,6 +11,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy.exc
 from omegaconf import OmegaConf
 
 from tests.conftest import ROOT, TINY_SYNTHETIC
@@ -32,21 +33,33 @@ def trials(tmp_path) -> list[optuna.trial.FrozenTrial]:
         storage.engine.dispose()
 
 
+def trials_so_far(tmp_path) -> list[optuna.trial.FrozenTrial]:
+    """The trials of a sweep that may not have created its storage or its study yet."""
+    if not (tmp_path / "optuna.db").exists():
+        return []
+    try:
+        return trials(tmp_path)
+    except (KeyError, RuntimeError, sqlalchemy.exc.SQLAlchemyError):
+        # the file exists while the sweep still creates its tables, version record or study
+        return []
+
+
 def test_a_killed_sweep_resumes_without_losing_or_repeating_a_finished_trial_and_refuses_other_settings(
         tmp_path, capfd):
     proc = subprocess.Popen(sweep_command(tmp_path, 3), cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while time.time() < deadline:  # kill it while trial 1 runs, after trial 0 finished
-        time.sleep(0.3)
-        states = [t.state for t in trials(tmp_path)] if (tmp_path / "optuna.db").exists() else []
-        if states[:1] == [optuna.trial.TrialState.COMPLETE] and optuna.trial.TrialState.RUNNING in states:
-            break
-    else:
-        proc.kill()
-        pytest.fail("the sweep never reached a finished trial followed by a running one")
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its trial process, as a crash would
-    proc.wait()
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:  # kill it while trial 1 runs, after trial 0 finished
+            time.sleep(0.3)
+            states = [t.state for t in trials_so_far(tmp_path)]
+            if states[:1] == [optuna.trial.TrialState.COMPLETE] and optuna.trial.TrialState.RUNNING in states:
+                break
+        else:
+            pytest.fail("the sweep never reached a finished trial followed by a running one")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its trial process, as a crash would
+        proc.wait()
     before = {t.number: t.value for t in trials(tmp_path) if t.state == optuna.trial.TrialState.COMPLETE}
     time.sleep(3)  # past the grace period: the dead worker's trial is stale
 
