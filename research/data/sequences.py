@@ -13,6 +13,8 @@ import polars as pl
 import torch
 from torch.utils.data import Dataset
 
+from research.data.splits import event_positions, offsets_of
+
 
 @dataclass
 class EventStore:
@@ -35,9 +37,7 @@ class EventStore:
             return torch.from_numpy(events[name].cast(pl.Int64).to_numpy().copy())
 
         users = column("user")
-        counts = torch.bincount(users, minlength=num_users)
-        offsets = torch.zeros(num_users + 1, dtype=torch.long)
-        offsets[1:] = torch.cumsum(counts, 0)
+        offsets = offsets_of(torch.bincount(users, minlength=num_users))
         zeros = torch.zeros(events.height, dtype=torch.long)
         return cls(
             items=column("item"),
@@ -152,7 +152,7 @@ class TrainWindows(BatchDataset):
     def cut(n: torch.Tensor, first: torch.Tensor, max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Users' training targets first..n-1 -> rows: windows of max_len targets from the end."""
         windows = torch.div((n - first).clamp(min=0) + max_len - 1, max_len, rounding_mode="floor")
-        users, k = user_rows(windows)
+        users, k = event_positions(offsets_of(windows))
         return users, n[users] - k * max_len, first[users]
 
     def __len__(self) -> int:
@@ -206,7 +206,7 @@ class TrainPrefixes(TrainWindows):
     @staticmethod
     def cut(n: torch.Tensor, first: torch.Tensor, max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Users' training targets first..n-1 -> rows: one per target, ending at it."""
-        users, k = user_rows((n - first).clamp(min=0))
+        users, k = event_positions(offsets_of((n - first).clamp(min=0)))
         target = first[users] + k
         return users, target + 1, target
 
@@ -349,9 +349,3 @@ class TrainBatches(torch.utils.data.Sampler):
 def exclusive_cumsum(sizes: torch.Tensor) -> torch.Tensor:
     """(n,) the sum of the sizes before each one."""
     return torch.cumsum(sizes, 0) - sizes
-
-
-def user_rows(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(users,) rows per user -> (rows,) each row's user and its index among that user's rows."""
-    users = torch.repeat_interleave(torch.arange(counts.numel()), counts)
-    return users, torch.arange(users.numel()) - exclusive_cumsum(counts)[users]

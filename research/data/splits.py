@@ -33,6 +33,11 @@ def time_at(ordered: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
     return ordered[(shares * ordered.numel()).long().clamp(max=ordered.numel() - 1)]
 
 
+def offsets_of(counts: torch.Tensor) -> torch.Tensor:
+    """(U,) rows per user -> (U + 1,) where each user's rows start, and the end."""
+    return torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+
+
 def event_positions(offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """For every flat event: its user and its 0-based position in that user's sequence."""
     lengths = offsets[1:] - offsets[:-1]
