@@ -299,13 +299,13 @@ class TrainBatches(torch.utils.data.Sampler):
         self.lengths, self.batch_size, self.seed, self.bucket_batches = lengths, batch_size, seed, bucket_batches
         self.world, self.rank = world, rank
         self.epoch = 0
-        # what a batch's size counts, per row: 1 (rows) or the row's targets
-        self.sizes = torch.ones_like(lengths) if targets is None else targets
         self.by_targets = targets is not None
+        # what a batch's size counts, per row: 1 (rows) or the row's targets
+        self.sizes = targets if self.by_targets else torch.ones_like(lengths)
         self.total = int(self.sizes.sum())
         self.num_batches = -(-self.total // batch_size)  # over all ranks, every epoch
-        longest = int(self.sizes.max()) if self.sizes.numel() else 0
-        if self.by_targets and self.total and self.total < self.num_batches * longest:
+        longest = int(targets.max()) if self.by_targets and self.total else 0
+        if self.total < self.num_batches * longest:
             # a batch of fewer targets than the longest window would leave some batches empty
             raise ValueError(f"datamodule.batch_size={batch_size} targets: must hold the longest training window "
                              f"({longest} targets) in every batch; use at least {2 * longest}")
