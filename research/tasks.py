@@ -18,7 +18,7 @@ from research.data.schema import DatasetMeta
 from research.data.sequences import EvalTargets, EventStore, TrainPrefixes, TrainWindows
 from research.data.splits import Split
 from research.errors import IncompatibleConfig
-from research.models import OwnObjective
+from research.models import OwnObjective, is_causal
 from research.module import ClickThroughModule, RecModule, SequenceRecModule
 
 Weight = Annotated[float, NON_NEGATIVE]
@@ -93,6 +93,10 @@ class NextEvent(Task):
         if self.train_rows == "prefixes" and isinstance(model, OwnObjective):
             raise IncompatibleConfig(f"task.train_rows=prefixes: {type(model).__name__} trains on an objective of "
                                      "its own over whole windows (task.train_rows=windows)")
+        if self.train_rows == "windows" and not is_causal(model) and not isinstance(model, OwnObjective):
+            # a window's earlier targets would be predicted from outputs that saw them
+            raise IncompatibleConfig(f"task.train_rows=windows: {type(model).__name__} is not causal (an output sees "
+                                     "later events), so it trains on one target per row: task.train_rows=prefixes")
         return SequenceRecModule(model, self, item_loss, category_loss, optimizer, item_category, ks=tuple(eval.ks),
                                  mask_history=eval.mask_history, migration_latency=eval.migration_latency,
                                  scheduler=scheduler, loss_weighting=loss_weighting,

@@ -69,6 +69,14 @@ def model_class(name: str) -> type:
     return get_class(target)
 
 
+def trains_on_prefixes_only(model: str) -> bool:
+    """Not causal and without an objective of its own (BSARec): trains on task.train_rows=prefixes."""
+    from research.models import OwnObjective
+
+    cls = model_class(model)
+    return not getattr(cls, "causal", True) and not issubclass(cls, OwnObjective)
+
+
 def models_supporting(*tasks: str) -> list[str]:
     """The model options that support any of `tasks` (each model declares its own)."""
     return [m for m in options("model") if model_class(m).supported_tasks & set(tasks)]

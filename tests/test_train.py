@@ -13,7 +13,7 @@ from hydra.utils import get_class
 from research.models import SEQUENCE_TASKS
 from research.tasks import NextEvent
 from research.train import run
-from tests.conftest import CONF, ROOT, TINY_SYNTHETIC, options, train_in_process
+from tests.conftest import CONF, ROOT, TINY_SYNTHETIC, options, train_in_process, trains_on_prefixes_only
 
 MISSION_KEYS = [f"{m}@{k}" for m in ("hit", "ndcg", "mrr") for k in (5, 10, 20)]
 CATEGORY_KEYS = ["category_acc@1", "category_acc@3", "category_macro_f1", "category_logloss"]
@@ -31,6 +31,8 @@ def supported(model: str, task: str, make_cfg) -> bool:
 @pytest.mark.parametrize("model", options("model"))
 def test_every_model_and_task_runs(model, task, make_cfg, tmp_path):
     cfg = make_cfg(f"model={model}", f"task={task}", "debug=fast", *TINY_SYNTHETIC)
+    if "train_rows" in cfg.task and trains_on_prefixes_only(model):
+        cfg = make_cfg(f"model={model}", f"task={task}", "debug=fast", *TINY_SYNTHETIC, "task.train_rows=prefixes")
     if not supported(model, task, make_cfg):
         with pytest.raises(ValueError, match=f"does not support task '{task}'"):
             run(cfg)

@@ -92,6 +92,14 @@ def test_prefix_rows_are_refused_for_a_model_with_an_objective_of_its_own(make_c
                      f"paths.output_dir={tmp_path}", *TINY_SYNTHETIC))
 
 
+def test_user_windows_are_refused_for_a_model_that_is_not_causal(make_cfg, tmp_path):
+    """BSARec's filter lets an output see later events: trained on windows, a target would be
+    predicted from an output that saw it. Its default rows are refused in one line."""
+    with pytest.raises(IncompatibleConfig, match="task.train_rows=windows: BSARec is not causal"):
+        run(make_cfg("model=bsarec", "trainer.max_epochs=1", "threads=1", f"paths.output_dir={tmp_path}",
+                     *TINY_SYNTHETIC))
+
+
 class FakeTrainer:
     """What the datamodule reads of its trainer (world size, rank, device), with the `meta`
     device standing for a GPU: no GPU on the machines that run this suite."""

@@ -52,6 +52,20 @@ class EncodesLatest(Protocol):
     def latest(self, batch: dict) -> Any: ...
 
 
+@runtime_checkable
+class DeclaresCausality(Protocol):
+    """Says whether its output at a position depends on earlier events only. Models without the
+    attribute are causal; `causal = False` (BERT4Rec's bidirectional attention, BSARec's
+    frequency filter) means only a row's last output predicts: such a model trains on an
+    objective of its own (OwnObjective) or on one target per row (task.train_rows=prefixes)."""
+
+    causal: bool
+
+
+def is_causal(model: Any) -> bool:
+    return not isinstance(model, DeclaresCausality) or model.causal
+
+
 def latest_output(model: Any, batch: dict) -> Any:
     """(B, H) each row's output at its latest event (left padding puts it last), as cheaply as
     the model can give it: evaluation, the tracker and the figures all read it here."""
