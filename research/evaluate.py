@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from research.cli import one_line_errors
 from research.io import write_json
 from research.runs import load_run
+from research.train import quiet_libraries
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("run_dirs", type=Path, nargs="+")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    quiet_libraries()
     for run_dir in args.run_dirs:
         evaluate(run_dir)
         log.info("re-evaluated %s", run_dir)
