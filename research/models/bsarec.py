@@ -17,7 +17,7 @@ on how wide its batch is), positions count from the window's left edge (the late
 always position max_len - 1), and the padding positions take part in the filter as theirs do
 (with their position embeddings; a padding position attends over the whole window, which is
 what the authors' additive -10000 mask gives a row with no real key). With the weights copied
-across, our outputs equal those of the authors' code (checked once, to 1e-6); the one
+across, our outputs equal those of the authors' code (checked once, outside this repository: 1e-6); the one
 difference is the padding item's vector, zero here and never scored, a trained class there.
 Defaults are the authors' code defaults (c=3, alpha=0.9, 2 heads), not their per-dataset
 tuned values (Beauty: c=5, alpha=0.7, 1 head, lr 5e-4).
