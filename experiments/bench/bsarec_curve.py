@@ -9,7 +9,7 @@ masked), validation NDCG@10 and NDCG@20 per epoch, quoted below. Ours: a run of
 
 (the "BSARec, the authors' Beauty settings" row of experiments/bsarec_beauty.yaml), then
 
-    python experiments/bench/bsarec_curve.py RUN_DIR [--out FILE]
+    python experiments/bench/bsarec_curve.py RUN_DIR [--out FILE] [--note TEXT]
 
 prints the two curves side by side (markdown) and, where the run has a metrics.json, its test
 figures beside the authors' (0.1008 / 0.0611 hit@10 / ndcg@10 at their best epoch, 54, chosen
@@ -49,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--note", default="", help="how the run was made and ended (machine, what ran beside it)")
     args = parser.parse_args()
     ours = [json.loads(line) for line in (args.run_dir / "validation_curve.jsonl").read_text().splitlines()]
     info = args.run_dir / "run_info.json"
@@ -68,7 +69,7 @@ def main() -> None:
         summary.append("Test of the best checkpoint, ours against the authors': " + ", ".join(
             f"{k} {m[f'test/{k}']:.4f} / {v:.4f}" for k, v in AUTHORS_TEST.items()) + ".")
     header = f"Run: `{args.run_dir}`" + (f" (`{command}`)" if command else "")
-    report = "\n".join([header, "", *summary, "", *lines, ""])
+    report = "\n".join([header, "", *([args.note, ""] if args.note else []), *summary, "", *lines, ""])
     print(report)
     if args.out:
         args.out.write_text(report)
