@@ -48,7 +48,9 @@ def rank_all_items(heads, h: torch.Tensor, targets: torch.Tensor | None, num_ite
     count = None
     if targets is not None:
         # the target's score from a product of the same shape class as a chunk's (items x D by
-        # D x B), so it equals, bit for bit, the score its chunk gives it (a test holds this)
+        # D x B). Products of different shapes may still round a dot product differently by an
+        # ulp (MKL's small-matrix path on an AVX-512 Xeon does), so an item whose vector equals the
+        # target's, in another chunk, can fall either side of it; exactly equal scores always count
         target_scores = heads.item_scores(h, targets).diagonal()
         count = torch.zeros(rows, dtype=torch.int32, device=h.device)
     if history is not None:  # sorted by item, so each chunk's pairs are one slice
