@@ -71,10 +71,10 @@ def model_class(name: str) -> type:
 
 def trains_on_prefixes_only(model: str) -> bool:
     """Not causal and without an objective of its own (BSARec): trains on task.train_rows=prefixes."""
-    from research.models import OwnObjective
+    from research.models import OwnObjective, is_causal
 
     cls = model_class(model)
-    return not getattr(cls, "causal", True) and not issubclass(cls, OwnObjective)
+    return not is_causal(cls) and not issubclass(cls, OwnObjective)
 
 
 def models_supporting(*tasks: str) -> list[str]:

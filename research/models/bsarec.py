@@ -36,7 +36,7 @@ from research.data.schema import DatasetMeta
 from research.models import SEQUENCE_TASKS
 from research.models.components.embedding import EventEmbedding, init_embedding
 from research.models.components.heads import TiedHeads
-from research.models.components.transformer import SelfAttention, feed_forward
+from research.models.components.transformer import SelfAttention, feed_forward, init_linear_layers
 
 
 class FrequencyFilter(nn.Module):
@@ -97,10 +97,7 @@ class BSARec(nn.Module):
         # built one by one, so every layer starts from its own draw
         self.layers = nn.ModuleList(BSARecLayer(hidden_size, num_heads, max_len, c, alpha, dropout, attention_dropout,
                                                 inner_factor, eps) for _ in range(num_layers))
-        for module in self.layers.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, std=init_std)
-                nn.init.zeros_(module.bias)
+        init_linear_layers(self.layers, init_std)
         self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories, item_dropout)
 
     def forward(self, batch: dict) -> torch.Tensor:

@@ -127,10 +127,7 @@ class TransformerEncoder(nn.Module):
         self.input_norm = nn.LayerNorm(hidden_size, eps=first.norm1.eps) if first.input_norm else nn.Identity()
         self.final_norm = nn.LayerNorm(hidden_size, eps=first.norm1.eps) if first.final_norm else nn.Identity()
         self.dropout = nn.Dropout(dropout)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, std=init_std)
-                nn.init.zeros_(module.bias)
+        init_linear_layers(self, init_std)
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor, latest: bool = False) -> torch.Tensor:
         """x (B, L, D) summed input embeddings, allowed (B, 1, L, L) -> (B, L, D), or with `latest`
@@ -140,6 +137,14 @@ class TransformerEncoder(nn.Module):
         for i, layer in enumerate(self.layers):
             x = layer(x, allowed, latest and i == len(self.layers) - 1)
         return self.final_norm(x[:, -1] if latest else x)
+
+
+def init_linear_layers(module: nn.Module, std: float) -> None:
+    """Every linear layer inside `module`: weights N(0, std), zero biases (BERT / RecBole)."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.normal_(layer.weight, std=std)
+            nn.init.zeros_(layer.bias)
 
 
 def attention_mask(real: torch.Tensor, causal: bool) -> torch.Tensor:
