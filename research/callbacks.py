@@ -122,6 +122,25 @@ class EarlyStopping(LightningEarlyStopping):
                  self.patience, self.patience_steps, steps_per_check)
 
 
+def stopping_point(curve: list[tuple[int, float]], patience: int, mode: str = "max") -> tuple[int | None, int, float]:
+    """Where our EarlyStopping (min_delta 0) with `patience` checks would stop on a recorded curve of
+    (epoch, monitored value): -> (epoch it stops after, or None if it runs past the curve; best
+    epoch; best value). Early stopping draws no random numbers, so on a deterministic device a run
+    with this patience repeats the recorded run up to that epoch (experiments/bench/patience_replay.py)."""
+    better = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
+    best_epoch, best, wait = curve[0][0], curve[0][1], 0
+    for epoch, value in curve[1:]:
+        if math.isnan(value):  # Lightning's check_finite stops at once
+            return epoch, best_epoch, best
+        if better(value, best):
+            best_epoch, best, wait = epoch, value, 0
+        else:
+            wait += 1
+            if wait >= patience:
+                return epoch, best_epoch, best
+    return None, best_epoch, best
+
+
 class ModelCheckpoint(LightningModelCheckpoint):
     """Lightning's, for a run folder that may move between a crash and its resume (renamed,
     reached by another path): the saved paths are rebased onto the folder it now has. Lightning's
