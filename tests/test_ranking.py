@@ -13,7 +13,7 @@ from torch import nn
 from research import metrics
 from research.config import computation
 from research.models import latest_output
-from research.models.components.heads import TiedHeads
+from research.models.components.heads import OutputHeads
 from research.ranking import rank_all_items
 from research.train import build_datamodule, build_module
 from tests.conftest import BEAUTY, TINY_SYNTHETIC, requires_beauty, train_in_process
@@ -35,9 +35,9 @@ def dense(heads, h, targets, history, item_category, num_categories):
     return metrics.target_ranks(ranked, targets), by_category.log().float()
 
 
-def tied_heads(num_items: int, dim: int, seed: int) -> TiedHeads:
+def tied_heads(num_items: int, dim: int, seed: int) -> OutputHeads:
     torch.manual_seed(seed)
-    heads = TiedHeads(nn.Embedding(num_items + 1, dim), dim, num_categories=4)
+    heads = OutputHeads(nn.Embedding(num_items + 1, dim), dim, num_categories=4)
     return heads.eval()
 
 

@@ -28,7 +28,7 @@ from research.bounds import OPEN_UNIT, POSITIVE, UNIT, Count, Rate
 from research.data.schema import DatasetMeta
 from research.models import SEQUENCE_TASKS
 from research.models.components.embedding import EventEmbedding, init_embedding
-from research.models.components.heads import TiedHeads
+from research.models.components.heads import OutputHeads
 from research.models.components.transformer import Block, TransformerEncoder, attention_mask
 
 
@@ -40,7 +40,7 @@ class BERT4Rec(nn.Module):
                  num_layers: Count = 2, num_heads: Count = 2, dropout: Rate = 0.2,
                  attention_dropout: Rate = 0.2,
                  mask_prob: Annotated[float, OPEN_UNIT] = 0.2, last_only_prob: Annotated[float, UNIT] = 0.0,
-                 init_std: Annotated[float, POSITIVE] = 0.02, item_dropout: Rate = 0.0,
+                 init_std: Annotated[float, POSITIVE] = 0.02, item_dropout: Rate = 0.0, tie_item_table: bool = True,
                  use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         self.mask_prob, self.last_only_prob = mask_prob, last_only_prob
@@ -54,7 +54,8 @@ class BERT4Rec(nn.Module):
         # BERT's prediction transform before scoring against the tied item table (as BERT4Rec's and
         # RecBole's output layer)
         self.transform = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.GELU(), nn.LayerNorm(hidden_size))
-        self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories, item_dropout)
+        self.heads = OutputHeads(self.embedding.items, hidden_size, meta.num_categories, item_dropout,
+                                 tie_item_table, init_std)
 
     def training_batch(self, batch: dict) -> dict:
         """Next-event training window (B, L) -> cloze batch (B, L+1) with `cloze_mask`."""

@@ -35,7 +35,7 @@ from research.bounds import POSITIVE, UNIT, Count, Rate
 from research.data.schema import DatasetMeta
 from research.models import SEQUENCE_TASKS
 from research.models.components.embedding import EventEmbedding, init_embedding
-from research.models.components.heads import TiedHeads
+from research.models.components.heads import OutputHeads
 from research.models.components.transformer import SelfAttention, feed_forward, init_linear_layers
 
 
@@ -85,8 +85,8 @@ class BSARec(nn.Module):
     def __init__(self, meta: DatasetMeta, max_len: Count = 50, hidden_size: Count = 64, num_layers: Count = 2,
                  num_heads: Count = 2, c: Count = 3, alpha: Annotated[float, UNIT] = 0.9, dropout: Rate = 0.5,
                  attention_dropout: Rate = 0.5, inner_factor: Count = 4, eps: Annotated[float, POSITIVE] = 1e-12,
-                 init_std: Annotated[float, POSITIVE] = 0.02, item_dropout: Rate = 0.0, use_category: bool = True,
-                 use_behavior: bool = True):
+                 init_std: Annotated[float, POSITIVE] = 0.02, item_dropout: Rate = 0.0, tie_item_table: bool = True,
+                 use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, hidden_size,
                                         use_category, use_behavior, init_std)
@@ -98,7 +98,8 @@ class BSARec(nn.Module):
         self.layers = nn.ModuleList(BSARecLayer(hidden_size, num_heads, max_len, c, alpha, dropout, attention_dropout,
                                                 inner_factor, eps) for _ in range(num_layers))
         init_linear_layers(self.layers, init_std)
-        self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories, item_dropout)
+        self.heads = OutputHeads(self.embedding.items, hidden_size, meta.num_categories, item_dropout,
+                                 tie_item_table, init_std)
 
     def forward(self, batch: dict) -> torch.Tensor:
         width, max_len = batch["items"].size(1), self.positions.num_embeddings

@@ -22,7 +22,7 @@ from research.bounds import Count, Rate
 from research.data.schema import DatasetMeta
 from research.models import SEQUENCE_TASKS
 from research.models.components.embedding import EventEmbedding
-from research.models.components.heads import TiedHeads
+from research.models.components.heads import OutputHeads
 
 
 class Caser(nn.Module):
@@ -30,7 +30,7 @@ class Caser(nn.Module):
 
     def __init__(self, meta: DatasetMeta, hidden_size: Count = 64, window: Count = 5,
                  num_horizontal: Count = 16, num_vertical: Count = 4, dropout: Rate = 0.2,
-                 item_dropout: Rate = 0.0,
+                 item_dropout: Rate = 0.0, tie_item_table: bool = True,
                  use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         self.window = window
@@ -40,7 +40,8 @@ class Caser(nn.Module):
         self.vertical = nn.Conv1d(1, num_vertical, window)  # shared over embedding dimensions
         self.dropout = nn.Dropout(dropout)
         self.project = nn.Linear(num_horizontal * window + num_vertical * hidden_size, hidden_size)
-        self.heads = TiedHeads(self.embedding.items, hidden_size, meta.num_categories, item_dropout)
+        self.heads = OutputHeads(self.embedding.items, hidden_size, meta.num_categories, item_dropout,
+                                 tie_item_table)
 
     def forward(self, batch: dict) -> torch.Tensor:
         mask = batch["items"] > 0  # (B, L)

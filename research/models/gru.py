@@ -16,7 +16,7 @@ from research.bounds import AT_LEAST_ONE, Count, Rate
 from research.data.schema import DatasetMeta
 from research.models import SEQUENCE_TASKS
 from research.models.components.embedding import EventEmbedding
-from research.models.components.heads import TiedHeads
+from research.models.components.heads import OutputHeads
 from research.models.components.recurrent import LeftPaddedRNN
 
 
@@ -27,6 +27,7 @@ class GRU4Rec(nn.Module):
     def __init__(self, meta: DatasetMeta, hidden_size: Count = 64, num_layers: Count = 1,
                  dropout: Rate = 0.2,
                  embedding_size: Annotated[int | None, AT_LEAST_ONE] = None, item_dropout: Rate = 0.0,
+                 tie_item_table: bool = True,
                  use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         embedding_size = embedding_size or hidden_size
@@ -37,7 +38,8 @@ class GRU4Rec(nn.Module):
                                            dropout=dropout if num_layers > 1 else 0.0))
         # (B, L, hidden) -> (B, L, embedding): the space the tied item table scores in
         self.project = nn.Linear(hidden_size, embedding_size) if embedding_size != hidden_size else nn.Identity()
-        self.heads = TiedHeads(self.embedding.items, embedding_size, meta.num_categories, item_dropout)
+        self.heads = OutputHeads(self.embedding.items, embedding_size, meta.num_categories, item_dropout,
+                                 tie_item_table)
 
     def forward(self, batch: dict) -> torch.Tensor:
         mask = batch["items"] > 0  # (B, L)

@@ -182,6 +182,24 @@ def test_item_dropout_acts_on_the_scoring_table_in_training_only(name, meta, mak
     torch.testing.assert_close(loss, torch.full((2,), math.log(NUM_ITEMS)))
 
 
+@pytest.mark.parametrize("name", [m for m in SEQUENCE_MODELS if offers(m, "tie_item_table")])
+def test_an_untied_output_table_is_what_items_are_scored_against_and_trained(name, meta, make_cfg):
+    """`model.tie_item_table=false`: ranking and every item loss use a table of the heads' own,
+    which the loss trains, and the input table is no longer what outputs are scored against."""
+    model = build(f"{name} model.tie_item_table=false", meta, make_cfg)
+    table = model.heads.item_table
+    assert table.data_ptr() != model.embedding.items.weight.data_ptr()
+    assert not table[0].any()  # padding row zero, as the input table's
+    items = left_pad(torch.randint(1, NUM_ITEMS + 1, (2, 5)), 12)
+    h = model(batch_of(items, meta))[:, -1]
+    with torch.no_grad():
+        torch.testing.assert_close(model.heads.item_scores(h, slice(None)).T[:, 1:], h @ table[1:].T)
+    FullSoftmaxCE()(h, items[:, -1], model.heads).sum().backward()
+    assert model.heads.items.weight.grad[1:].abs().sum() > 0
+    tied = build(name, meta, make_cfg)
+    assert tied.heads.item_table.data_ptr() == tied.embedding.items.weight.data_ptr()
+
+
 @pytest.mark.parametrize("name", [m for m in SEQUENCE_MODELS if offers(m, "last_only_prob")])
 def test_last_only_windows_mask_exactly_their_latest_event(name, meta, make_cfg):
     items = left_pad(torch.randint(1, NUM_ITEMS + 1, (64, 9)), 12)

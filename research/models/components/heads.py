@@ -1,10 +1,12 @@
-"""Output heads: items scored against the (tied) input item embeddings, categories by a
-linear layer. Column 0 of both is padding and always scores -inf."""
+"""Output heads: items scored against an item table (by default the input item embeddings,
+tied), categories by a linear layer. Column 0 of both is padding and always scores -inf."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from research.models.components.embedding import init_embedding
 
 
 def mask_padding(logits: torch.Tensor) -> torch.Tensor:
@@ -21,14 +23,25 @@ def mask_padding_rows(scores: torch.Tensor, items: slice | torch.Tensor) -> torc
     return scores
 
 
-class TiedHeads(nn.Module):
-    """`item_dropout` > 0: dropout on the item table that outputs are scored against, in
-    training only, a fresh mask at every use (eSASRec / RecTools, Klenitskiy et al. 2024). It
-    costs one pass over the whole table per use, as theirs; 0 (the default) costs nothing."""
+class OutputHeads(nn.Module):
+    """`tie_item_table` (default): outputs are scored against the input item embeddings (SASRec,
+    RecBole). False: against a table of their own, drawn like the input one (gSASRec's default,
+    `reuse_item_embeddings=False`). Pointwise losses with many uniform negatives (gBCE) push every
+    sampled item away from the outputs; on a tied table that shared push becomes a component
+    common to every input embedding, which then tells the encoder little about which item it sees.
 
-    def __init__(self, items: nn.Embedding, dim: int, num_categories: int, item_dropout: float = 0.0):
+    `item_dropout` > 0: dropout on the item table that outputs are scored against, in training
+    only, a fresh mask at every use (eSASRec / RecTools, Klenitskiy et al. 2024). It costs one
+    pass over the whole table per use, as theirs; 0 (the default) costs nothing."""
+
+    def __init__(self, items: nn.Embedding, dim: int, num_categories: int, item_dropout: float = 0.0,
+                 tie_item_table: bool = True, init_std: float = 0.02):
         super().__init__()
-        self.items = items
+        if tie_item_table:
+            self.items = items
+        else:
+            self.items = nn.Embedding(items.num_embeddings, dim, padding_idx=0)
+            init_embedding(self.items, init_std)
         self.item_dropout = nn.Dropout(item_dropout)
         self.category = nn.Linear(dim, num_categories + 1)
 
