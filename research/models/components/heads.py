@@ -26,9 +26,8 @@ def mask_padding_rows(scores: torch.Tensor, items: slice | torch.Tensor) -> torc
 class OutputHeads(nn.Module):
     """`tie_item_table` (default): outputs are scored against the input item embeddings (SASRec,
     RecBole). False: against a table of their own, drawn like the input one (gSASRec's default,
-    `reuse_item_embeddings=False`). Pointwise losses with many uniform negatives (gBCE) push every
-    sampled item away from the outputs; on a tied table that shared push becomes a component
-    common to every input embedding, which then tells the encoder little about which item it sees.
+    `reuse_item_embeddings=False`), so what the item losses do to the scoring table (gBCE's 256
+    uniform negatives push every sampled item the same way) stays out of the input embeddings.
 
     `item_dropout` > 0: dropout on the item table that outputs are scored against, in training
     only, a fresh mask at every use (eSASRec / RecTools, Klenitskiy et al. 2024). It costs one
