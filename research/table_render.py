@@ -102,7 +102,8 @@ def markdown(spec: dict, records: list[dict], command: str) -> str:
     lines = [f"# {spec.get('title', spec['name'])}", "",
              *table(header(spec), grid(spec, records, ("**", "**"), ("<u>", "</u>")))]
     seeds = ", ".join(map(str, spec["seeds"]))
-    lines += ["", f"Mean ± sample std over seeds {seeds}; best of our rows in bold, second underlined; "
+    spread = f"Mean ± sample std over seeds {seeds}" if len(spec["seeds"]) > 1 else f"One seed ({seeds}), no spread"
+    lines += ["", f"{spread}; best of our rows in bold, second underlined; "
                   "published rows are quoted, not rerun.", ""]
     if spec.get("relative_to"):
         ref = spec["relative_to"]["row"]

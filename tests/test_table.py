@@ -142,6 +142,11 @@ def test_outputs_rank_our_rows_and_state_the_protocol(in_tmp):
     with open(written[1]) as f:
         rows = list(csv.DictReader(f))
     assert {r["row"] for r in rows} == {"Pop", "Last", "Paper"} and all(r["n"] in ("2", "0") for r in rows)
+    assert "Mean ± sample std over seeds 0, 1;" in md
+    one_seed = table.select_seeds(spec, [0])
+    single = render(one_seed, table.summarise(one_seed, {c: r for c, r in results.items() if c.seed == 0}),
+                    in_tmp / "results" / "toy1", "python -m research.table toy.yaml --seeds 0")
+    assert "One seed (0), no spread;" in single[0].read_text()  # not a mean and spread over one seed
 
 
 def test_relative_columns_divide_by_the_reference_row_of_the_same_seed(in_tmp):
