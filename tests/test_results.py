@@ -19,7 +19,6 @@ RESULTS = ROOT / "results"
 SAMPLE_ROWS = 2
 # tables whose cells predate the current hash scheme (results/README.md says which and why)
 OLDER_CELLS = {
-    "losses_sasrec_beauty": "withdrawn, to be rerun on the fixed training",
     "loss_weighting_beauty": "its default row is a cell of an earlier run (table_runs/504d672d66c91d09)",
 }
 
