@@ -171,12 +171,16 @@ class ValidationCurve(L.Callback):
         if not resume:
             self.path.unlink(missing_ok=True)  # a rerun in the same folder starts a new curve
 
+    @staticmethod
+    def read(path: Path) -> list[dict]:
+        """The curve's records, one per validation check (a line still being written is left out)."""
+        return [json.loads(line) for line in Path(path).read_text().splitlines() if line.endswith("}")]
+
     def on_train_start(self, trainer, pl_module) -> None:
         # a resumed run repeats the epochs after its checkpoint: drop their old lines
         if self.path.exists() and trainer.is_global_zero:
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.endswith("}") and json.loads(line)["epoch"] < trainer.current_epoch]
-            self.path.write_text("".join(f"{line}\n" for line in kept))
+            kept = [row for row in self.read(self.path) if row["epoch"] < trainer.current_epoch]
+            self.path.write_text("".join(json.dumps(row) + "\n" for row in kept))
 
     def on_validation_end(self, trainer, pl_module) -> None:
         # not on_validation_epoch_end: callbacks run before the module logs that epoch's metrics

@@ -8,7 +8,7 @@ import lightning.pytorch as L
 import pytest
 import torch
 
-from research.callbacks import stopping_point
+from research.callbacks import ValidationCurve, stopping_point
 from research.config import check
 from research.errors import IncompatibleConfig
 from research.schedules import warmup
@@ -83,13 +83,13 @@ def test_stopping_point_replays_early_stopping_on_a_recorded_curve(make_cfg, tmp
     noisy = (*BASE, "optimizer.lr=0.05", "callbacks.early_stopping.patience_steps=null")
     run(make_cfg(*noisy, "trainer.max_epochs=8", "callbacks.early_stopping.patience=100",
                  f"paths.output_dir={tmp_path / 'long'}"))
-    long = [json.loads(line) for line in (tmp_path / "long" / "validation_curve.jsonl").read_text().splitlines()]
+    long = ValidationCurve.read(tmp_path / "long" / "validation_curve.jsonl")
     curve = [(r["epoch"], r["val/ndcg@10"]) for r in long]
     stop, _, best = stopping_point(curve, 1)
     assert stop is not None and stop < 7  # the case under test: patience 1 stops inside the curve
     short = run(make_cfg(*noisy, "trainer.max_epochs=8", "callbacks.early_stopping.patience=1",
                          f"paths.output_dir={tmp_path / 'short'}"))
     assert short["time/epochs"] == stop + 1
-    replayed = [json.loads(line) for line in (tmp_path / "short" / "validation_curve.jsonl").read_text().splitlines()]
+    replayed = ValidationCurve.read(tmp_path / "short" / "validation_curve.jsonl")
     assert replayed == long[:stop + 1]  # the same epochs, bit for bit
     assert short["val/ndcg@10"] == pytest.approx(best)  # the best checkpoint's figure

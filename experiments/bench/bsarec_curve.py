@@ -22,6 +22,8 @@ import argparse
 import json
 from pathlib import Path
 
+from research.callbacks import ValidationCurve
+
 # validation (NDCG@10, NDCG@20) per epoch 0..64, from the authors' log
 AUTHORS = [
     (0.0104, 0.0141), (0.0160, 0.0210), (0.0266, 0.0329), (0.0330, 0.0406), (0.0410, 0.0492),
@@ -51,7 +53,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--note", default="", help="how the run was made and ended (machine, what ran beside it)")
     args = parser.parse_args()
-    ours = [json.loads(line) for line in (args.run_dir / "validation_curve.jsonl").read_text().splitlines()]
+    ours = ValidationCurve.read(args.run_dir / "validation_curve.jsonl")
     info = args.run_dir / "run_info.json"
     command = json.loads(info.read_text())["command"] if info.is_file() else ""
     lines = ["| epoch | authors: val ndcg@10 | ours | authors: val ndcg@20 | ours |", "|---|---|---|---|---|"]

@@ -26,7 +26,7 @@ import argparse
 import json
 from pathlib import Path
 
-from research.callbacks import stopping_point
+from research.callbacks import ValidationCurve, stopping_point
 
 
 def load_curve(run: Path, metric: str) -> list[tuple[int, float]]:
@@ -34,8 +34,7 @@ def load_curve(run: Path, metric: str) -> list[tuple[int, float]]:
     if not path.is_file():
         raise SystemExit(f"error: {path}: no validation curve (was the run trained by research.train?)")
     curve = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        record = json.loads(line)
+    for number, record in enumerate(ValidationCurve.read(path), 1):
         if metric not in record:
             raise SystemExit(f"error: {path}:{number}: no {metric!r} (has {sorted(record)[:5]}...)")
         curve.append((int(record["epoch"]), float(record[metric])))

@@ -539,6 +539,7 @@ def main() -> None:
 def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, src) -> None:
     from omegaconf import OmegaConf  # our run's resolved config: its hyper-parameters
 
+    from research.callbacks import ValidationCurve
     from research.markdown import table
 
     ours_wall = json.loads((ours_dir / "wall.json").read_text())["wall"]
@@ -546,7 +547,7 @@ def report(args, work, ours_dir, rb_dir, raw, params, ours_cmd, rb_cmd, commit, 
     ours_hp, ours_batch = ours_hyper_parameters(ours_cfg, args.model), ours_cfg["datamodule"]["batch_size"]
     ours_metrics = json.loads((ours_dir / "metrics.json").read_text())
     ours_phases = json.loads((ours_dir / "phases.json").read_text())
-    curve = [json.loads(line) for line in (ours_dir / "validation_curve.jsonl").read_text().splitlines()]
+    curve = ValidationCurve.read(ours_dir / "validation_curve.jsonl")
     rb = json.loads((rb_dir / "recbole.json").read_text())
     rb_wall = rb.get("wall", float("nan"))
     recbole_name = MODELS[args.model][1]

@@ -39,7 +39,7 @@ class OutputHeads(nn.Module):
         if tie_item_table:
             self.items = items
         else:
-            self.items = nn.Embedding(items.num_embeddings, dim, padding_idx=0)
+            self.items = nn.Embedding(items.num_embeddings, items.embedding_dim, padding_idx=items.padding_idx)
             init_embedding(self.items, init_std)
         self.item_dropout = nn.Dropout(item_dropout)
         self.category = nn.Linear(dim, num_categories + 1)
