@@ -98,6 +98,7 @@ RULES = {
     "trainer.max_epochs": (lambda v: _integer(v) and (v >= 1 or v == -1),
                            "an integer >= 1, or -1 (no limit, with trainer.max_time)"),
     "callbacks.early_stopping.patience": at_least(0),
+    "loss.patience_steps": (lambda v: v is None or (_integer(v) and v >= 0), "an integer >= 0, or null"),
     "callbacks.early_stopping.patience_steps": (lambda v: v is None or (_integer(v) and v >= 0),
                                                 "an integer >= 0, or null"),
     "loss.weighting": one_of("target", "window", "batch"),
@@ -325,7 +326,7 @@ VOLATILE = ("paths", "logger", "resume", "threads", "eval.scores_per_chunk", "sw
 # settings added after cells were named, at the value that computes what runs did before they
 # existed: left out of a cell's name at that value, so no earlier cell is renamed
 NEUTRAL = {"eval.val_users": None, "datamodule.val_users": None, "datamodule.batch_unit": "windows",
-           "task.train_rows": "windows", "model.tie_item_table": True}
+           "task.train_rows": "windows", "model.tie_item_table": True, "loss.patience_steps": 2000}
 
 
 def computation(cfg: DictConfig) -> dict:

@@ -51,6 +51,17 @@ def test_patience_in_steps_keeps_training_beyond_the_patience_in_epochs(make_cfg
     assert in_steps["time/epochs"] == 4
 
 
+def test_the_loss_sets_the_patience_in_steps_that_the_driver_stops_with(make_cfg, tmp_path):
+    never_better = ("trainer.max_epochs=10", "callbacks.early_stopping.patience=1",
+                    "+callbacks.early_stopping.min_delta=1e9")
+    steps = 3 * steps_per_epoch(make_cfg)
+    result = run(make_cfg(*BASE, *never_better, f"loss.patience_steps={steps}", f"paths.output_dir={tmp_path}"))
+    assert result["time/epochs"] == 4
+    patience = lambda *o: make_cfg(*BASE, *o).callbacks.early_stopping.patience_steps  # noqa: E731
+    assert patience("loss=gbce") > patience("loss=ce") == patience() > 0  # gBCE's slow start
+    assert patience("loss=gbce", "callbacks.early_stopping.patience_steps=7") == 7  # the explicit value wins
+
+
 def test_warmup_is_stepped_every_optimiser_step(make_cfg, tmp_path):
     path = tmp_path / "rates.json"
     run(make_cfg(*BASE, "trainer.max_epochs=2", "scheduler=warmup", "scheduler.warmup_steps=1000",
