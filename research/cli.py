@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -28,6 +29,17 @@ def fail(err: BaseException, line: str | None = None) -> None:
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         raise err
     sys.exit(f"error: {line or err}")
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (`kill`, a batch scheduler's stop) is handled as Ctrl-C: KeyboardInterrupt in the
+    main thread instead of Python ending on the spot, so a command's clean-up runs (the training
+    processes it started are ended, not left running unowned; Optuna marks the trial failed)."""
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def one_line_errors(main: Callable) -> Callable:

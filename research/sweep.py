@@ -38,7 +38,7 @@ from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from research.cli import error_line, fail
+from research.cli import error_line, fail, stop_on_sigterm
 from research.config import check, computation, flat, precheck
 from research.errors import IncompatibleConfig
 from research.io import atomic_path, write_json, write_text
@@ -206,6 +206,7 @@ def write_summary(study: optuna.Study, directory: Path) -> None:
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
+    stop_on_sigterm()  # the running trial's process is killed on the way out (Objective)
     try:
         return run_sweep(cfg)
     except OSError as err:  # a full disk under sweep.dir

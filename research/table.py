@@ -40,6 +40,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ from hydra.errors import HydraException
 from tqdm import tqdm
 
 from research import CONF
-from research.cli import one_line_errors
+from research.cli import one_line_errors, stop_on_sigterm
 from research.config import check, computation
 from research.errors import IncompatibleConfig
 from research.io import atomic_path
@@ -211,6 +212,36 @@ def cell_environment(jobs: int) -> dict[str, str]:
     return env
 
 
+class CellProcesses:
+    """The cells' training processes running now. A table that is stopped (Ctrl-C, SIGTERM)
+    ends them and starts no more: a cell left training would hold its folder while a rerun,
+    seeing the table gone, trains the same cell into it (it resumes from last.ckpt instead)."""
+
+    def __init__(self):
+        self.lock, self.running, self.stopped = threading.Lock(), set(), False
+
+    def start(self, command: list[str], **kwargs) -> subprocess.Popen:
+        with self.lock:
+            if self.stopped:
+                raise CellFailed("the table was stopped")
+            proc = subprocess.Popen(command, **kwargs)
+            self.running.add(proc)
+            return proc
+
+    def forget(self, proc: subprocess.Popen) -> None:
+        with self.lock:
+            self.running.discard(proc)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+            for proc in self.running:
+                proc.terminate()
+
+
+CELLS = CellProcesses()
+
+
 def run_cell(cell: Cell, run_dir: Path, jobs: int) -> Path:
     """Train the cell unless a finished run with the same config exists (or another table is
     training it: then wait for that one). Returns its folder."""
@@ -223,7 +254,11 @@ def run_cell(cell: Cell, run_dir: Path, jobs: int) -> Path:
     command = [sys.executable, "-m", cell.entry, *cell.overrides, "logger=csv", "resume=true",
                "callbacks.progress_bar.refresh_rate=1000", f"hydra.run.dir={run_dir}"]
     with open(run_dir / "stdout.log", "a") as out:
-        proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=cell_environment(jobs))
+        proc = CELLS.start(command, stdout=out, stderr=subprocess.STDOUT, env=cell_environment(jobs))
+        try:
+            proc.wait()
+        finally:
+            CELLS.forget(proc)
     (run_dir / ".running").unlink(missing_ok=True)
     if proc.returncode != 0:
         lines = (run_dir / "stdout.log").read_text(errors="replace").splitlines()
@@ -257,14 +292,19 @@ def run_all(todo: list[Cell], jobs: int, archive: Path | None = None) -> dict[Ce
     with ThreadPoolExecutor(max_workers=jobs) as pool, \
             tqdm(total=len(todo), desc="cells", file=sys.stderr, disable=not interactive) as bar:
         futures = {pool.submit(run_cell, cell, directories[cell], jobs): cell for cell in todo}
-        for future in as_completed(futures):
-            cell, run_dir = futures[future], future.result()
-            config = yaml.safe_load((run_dir / "config.yaml").read_text())
-            done[cell] = json.loads((run_dir / "metrics.json").read_text()) | {
-                "mask_history": config["eval"]["mask_history"]}
-            bar.update()
-            if not interactive:
-                print(f"cell {len(done)}/{len(todo)} done: {cell.label} ({run_dir})", file=sys.stderr)
+        try:
+            for future in as_completed(futures):
+                cell, run_dir = futures[future], future.result()
+                config = yaml.safe_load((run_dir / "config.yaml").read_text())
+                done[cell] = json.loads((run_dir / "metrics.json").read_text()) | {
+                    "mask_history": config["eval"]["mask_history"]}
+                bar.update()
+                if not interactive:
+                    print(f"cell {len(done)}/{len(todo)} done: {cell.label} ({run_dir})", file=sys.stderr)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the pool's exit would wait for the running cells
+            pool.shutdown(wait=False, cancel_futures=True)
+            CELLS.stop()
+            raise
     return {cell: done[cell] for cell in todo}  # in the spec's order, whatever finished first
 
 
@@ -340,6 +380,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 @one_line_errors
 def main() -> None:
+    stop_on_sigterm()
     args = parser().parse_intermixed_args()
     spec = select_seeds(select_rows(load_spec(args.spec), args.rows), args.seeds)
     spec["common"] = [*spec.get("common", []), *args.overrides]
@@ -353,6 +394,8 @@ def main() -> None:
             archive(list(results), args.archive)
     except CellFailed as err:
         sys.exit(f"error: {err}")
+    except KeyboardInterrupt:
+        sys.exit("error: the table was stopped; finished cells are kept, and a rerun resumes the others")
     print("\n".join(map(str, written)))
 
 

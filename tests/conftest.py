@@ -12,7 +12,9 @@ os.environ["WANDB_SILENT"] = "true"
 
 import runpy  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from unittest import mock  # noqa: E402
 
@@ -93,6 +95,26 @@ def make_cfg(tmp_path):
             )
 
     return make
+
+
+def processes_running(marker: str) -> list[int]:
+    """Process ids whose command line contains `marker` (Linux /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:  # ended while being read
+            continue
+    return found
+
+
+def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        if time.time() > deadline:
+            pytest.fail(f"waited {seconds} s for {what}")
+        time.sleep(0.2)
 
 
 requires_beauty = pytest.mark.skipif(not BEAUTY.is_dir(), reason=f"{BEAUTY} not present")

@@ -1,6 +1,7 @@
 """The Optuna sweep driver: trials run in their own processes, a killed sweep resumes without
 losing or rerunning a finished trial, and failing trials never stop the sweep."""
 
+import contextlib
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ import pytest
 import sqlalchemy.exc
 from omegaconf import OmegaConf
 
-from tests.conftest import ROOT, TINY_SYNTHETIC
+from tests.conftest import ROOT, TINY_SYNTHETIC, processes_running, wait_until
 from tests.conftest import train_in_process as run
 
 
@@ -42,6 +43,25 @@ def trials_so_far(tmp_path) -> list[optuna.trial.FrozenTrial]:
     except (KeyError, RuntimeError, sqlalchemy.exc.SQLAlchemyError):
         # the file exists while the sweep still creates its tables, version record or study
         return []
+
+
+def test_a_stopped_sweep_ends_the_trial_it_was_training(tmp_path):
+    long_trial = ("trainer.max_epochs=100000", "trainer.limit_train_batches=1.0", "sweep.trial_timeout=100000")
+    proc = subprocess.Popen(sweep_command(tmp_path, 1, *long_trial), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_dir = tmp_path / "sweep" / "trial_0000"
+    marker = f"hydra.run.dir={run_dir}"
+    try:
+        wait_until(lambda: (run_dir / "validation_curve.jsonl").is_file(), 180, "the trial's first epoch")
+        assert processes_running(marker)
+        proc.send_signal(signal.SIGTERM)  # as `kill` or a batch scheduler stops a job
+        assert proc.wait(timeout=60) != 0
+        wait_until(lambda: not processes_running(marker), 30, "the trial's training process to end")
+    finally:
+        for pid in [proc.pid, *processes_running(marker)]:  # nothing left running into later tests
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert [t.state for t in trials(tmp_path)] == [optuna.trial.TrialState.FAIL]  # not left RUNNING
 
 
 def test_a_killed_sweep_resumes_without_losing_or_repeating_a_finished_trial_and_refuses_other_settings(

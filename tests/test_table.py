@@ -1,6 +1,7 @@
 """research.table: cells over seeds, finished runs reused, an interrupted table resumes with
 the missing cells only, and the outputs rank our rows (never the published ones)."""
 
+import contextlib
 import csv
 import errno
 import json
@@ -8,6 +9,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +19,7 @@ import yaml
 
 from research import table
 from research.table_render import ranks, render
-from tests.conftest import ROOT
+from tests.conftest import ROOT, processes_running, wait_until
 
 SPEC = {
     "name": "toy", "title": "toy", "seeds": [0, 1],
@@ -55,6 +57,29 @@ def test_a_table_runs_its_cells_once_and_resumes_the_missing_ones(in_tmp):
         return {c: {k: v for k, v in m.items() if not k.startswith("time/")} for c, m in results.items()}
 
     assert scores(second) == scores(first)  # deterministic cells, same numbers
+
+
+def test_a_stopped_table_ends_the_cell_it_was_training_and_frees_its_folder(in_tmp):
+    slow = {"label": "GRU", "overrides": ["model=gru", "trainer.max_epochs=100000", "trainer.limit_train_batches=1.0",
+                                          "callbacks.early_stopping.patience=100000"]}
+    spec = {k: v for k, v in SPEC.items() if k != "name"} | {"seeds": [0], "rows": [slow]}
+    (in_tmp / "slow.yaml").write_text(yaml.safe_dump(spec))
+    run_dir = table.cells(spec | {"name": "slow", "datasets": {"": []}})[0].run_dir()
+    proc = subprocess.Popen([sys.executable, "-m", "research.table", "slow.yaml"], cwd=in_tmp,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = f"hydra.run.dir={run_dir}"
+    try:
+        wait_until(lambda: (in_tmp / run_dir / "checkpoints" / "last.ckpt").is_file(), 180, "the cell's first epoch")
+        assert processes_running(marker)
+        proc.send_signal(signal.SIGTERM)  # as `kill` or a batch scheduler stops a job
+        assert proc.wait(timeout=60) != 0
+        wait_until(lambda: not processes_running(marker), 60, "the cell's training process to end")
+    finally:
+        for pid in [proc.pid, *processes_running(marker)]:  # nothing left running into later tests
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert not (in_tmp / run_dir / ".running").exists()  # a rerun claims the folder and resumes
+    assert not (in_tmp / run_dir / "metrics.json").exists()
 
 
 def test_a_fresh_clone_reuses_archived_cells_and_trains_only_the_ones_the_archive_lacks(in_tmp, monkeypatch, capfd):
