@@ -281,12 +281,19 @@ def finished_folder(cell: Cell, archive: Path | None) -> Path:
     return run_dir
 
 
-def run_all(todo: list[Cell], jobs: int, archive: Path | None = None) -> dict[Cell, dict]:
+def run_all(todo: list[Cell], jobs: int, archive: Path | None = None, train: bool = True) -> dict[Cell, dict]:
+    """Every cell's metrics, training the cells not finished yet; `train=False`: only the
+    finished cells' (a table of what is done while the rest trains)."""
     directories = {cell: finished_folder(cell, archive) for cell in todo}
     fresh = sum(not (d / "metrics.json").is_file() for d in directories.values())
     from_archive = sum(d.parent == archive for d in directories.values())
     where = f" ({from_archive} from {archive})" if from_archive else ""
-    print(f"{len(todo)} cells, {len(todo) - fresh} reused{where}, {fresh} to run", file=sys.stderr)
+    left = "left out (--finished-only)" if not train else "to run"
+    print(f"{len(todo)} cells, {len(todo) - fresh} reused{where}, {fresh} {left}", file=sys.stderr)
+    if not train:
+        todo = [cell for cell in todo if (directories[cell] / "metrics.json").is_file()]
+        if not todo:
+            raise CellFailed("--finished-only: no cell of this table has finished")
     done = {}
     interactive = sys.stderr.isatty()  # a bar in a terminal; in a log file, one line per cell
     with ThreadPoolExecutor(max_workers=jobs) as pool, \
@@ -306,6 +313,12 @@ def run_all(todo: list[Cell], jobs: int, archive: Path | None = None) -> dict[Ce
             CELLS.stop()
             raise
     return {cell: done[cell] for cell in todo}  # in the spec's order, whatever finished first
+
+
+def fewer_seeds(spec: dict, results: dict[Cell, dict]) -> dict[str, list[int]]:
+    """Rows whose finished cells cover fewer seeds than the table's, with the seeds they have."""
+    have = {row["label"]: sorted({c.seed for c in results if c.row == row["label"]}) for row in spec["rows"]}
+    return {label: seeds for label, seeds in have.items() if len(seeds) < len(spec["seeds"])}
 
 
 def summarise(spec: dict, results: dict[Cell, dict]) -> list[dict]:
@@ -365,6 +378,9 @@ def parser() -> argparse.ArgumentParser:
                         help="copy each cell's small files (metrics, config, run info, tree importances/rules) "
                              "to ARCHIVE/<hash>/, e.g. results/table_runs; a cell archived there and absent "
                              "from outputs/ is reused, not retrained (leave --archive out to retrain it)")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="train nothing: the table of the cells finished so far; the caption names "
+                             "the rows that have fewer seeds than the table")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every cell (data.root=...)")
     return parser
 
@@ -373,7 +389,8 @@ def command_line(args: argparse.Namespace) -> str:
     """The command that made a table, written under it: quoted, so it reruns as written."""
     jobs = ["--jobs", str(args.jobs)] if args.jobs > 1 else []
     # the overrides before the options: `--rows A B` would take a following override for a label
-    arguments = [str(args.spec), *args.overrides, *jobs, *(["--rows", *args.rows] if args.rows else []),
+    arguments = [str(args.spec), *args.overrides, *jobs, *(["--finished-only"] if args.finished_only else []),
+                 *(["--rows", *args.rows] if args.rows else []),
                  *(["--seeds", *map(str, args.seeds)] if args.seeds else [])]
     return "python -m research.table " + shlex.join(arguments)
 
@@ -385,7 +402,8 @@ def main() -> None:
     spec = select_seeds(select_rows(load_spec(args.spec), args.rows), args.seeds)
     spec["common"] = [*spec.get("common", []), *args.overrides]
     try:
-        results = run_all(cells(spec), args.jobs, args.archive)
+        results = run_all(cells(spec), args.jobs, args.archive, train=not args.finished_only)
+        spec["fewer_seeds"] = fewer_seeds(spec, results)
         add_relative(spec, results)
         records = summarise(spec, results)
         spec["mask_history"] = sorted({r["mask_history"] for r in results.values()})

@@ -105,6 +105,10 @@ def markdown(spec: dict, records: list[dict], command: str) -> str:
     spread = f"Mean ± sample std over seeds {seeds}" if len(spec["seeds"]) > 1 else f"One seed ({seeds}), no spread"
     lines += ["", f"{spread}; best of our rows in bold, second underlined; "
                   "published rows are quoted, not rerun.", ""]
+    if spec.get("fewer_seeds"):
+        lines[-2] += " Fewer seeds (cells not finished yet): " + "; ".join(
+            f"{label}: seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds)) or 'none'}"
+            for label, seeds in spec["fewer_seeds"].items()) + "."
     if spec.get("relative_to"):
         ref = spec["relative_to"]["row"]
         lines[-2] += f" The {ref} row is the reference of the `_vs_` columns and is not ranked."

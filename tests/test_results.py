@@ -46,7 +46,8 @@ def test_a_results_table_is_the_mean_of_its_archived_cells(name, arguments):
     for cell in cells(spec):
         run = RESULTS / "table_runs" / cell.run_dir().name
         if not (run / "metrics.json").is_file():
-            missing.append(f"{cell.row} seed {cell.seed}: {run.name}")
+            if not args.finished_only:  # a --finished-only table leaves out the cells not finished
+                missing.append(f"{cell.row} seed {cell.seed}: {run.name}")
             continue
         for metric, value in json.loads((run / "metrics.json").read_text()).items():
             values.setdefault((cell.row, cell.dataset, metric), []).append(value)

@@ -82,6 +82,23 @@ def test_a_stopped_table_ends_the_cell_it_was_training_and_frees_its_folder(in_t
     assert not (in_tmp / run_dir / "metrics.json").exists()
 
 
+def test_finished_only_tables_the_finished_cells_trains_none_and_names_the_rows_short_of_seeds(in_tmp):
+    spec = {k: v for k, v in SPEC.items() if k != "name"}
+    (in_tmp / "toy.yaml").write_text(yaml.safe_dump(spec))
+    table_command = [sys.executable, "-m", "research.table", "toy.yaml", "--results", "out"]
+    subprocess.run([*table_command, "--seeds", "0", "--rows", "Pop"], cwd=in_tmp, check=True, capture_output=True)
+    done = subprocess.run([*table_command, "--finished-only"], cwd=in_tmp, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "4 cells, 1 reused, 3 left out" in done.stderr
+    assert len(list(in_tmp.glob("outputs/tables/runs/*/metrics.json"))) == 1  # nothing else trained
+    text = (in_tmp / "out" / "toy.md").read_text()
+    assert "Fewer seeds (cells not finished yet): Pop: seed 0; Last: seed none." in text
+    assert "--finished-only" in text  # the command written under it makes this table again
+    with (in_tmp / "out" / "toy.csv").open() as f:
+        pop = [r for r in csv.DictReader(f) if r["row"] == "Pop"]
+    assert pop and {r["n"] for r in pop} == {"1"}
+
+
 def test_a_fresh_clone_reuses_archived_cells_and_trains_only_the_ones_the_archive_lacks(in_tmp, monkeypatch, capfd):
     spec = in_tmp / "toy.yaml"
     spec.write_text(yaml.safe_dump(SPEC | {"seeds": [0]}))
