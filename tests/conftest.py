@@ -10,7 +10,10 @@ os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_X_DISABLE_STATS"] = "true"
 os.environ["WANDB_SILENT"] = "true"
 
+import contextlib  # noqa: E402
 import runpy  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -95,6 +98,24 @@ def make_cfg(tmp_path):
             )
 
     return make
+
+
+def stop_with_sigterm(command: list[str], cwd: Path, started: Callable[[], bool], marker: str) -> None:
+    """Runs `command` until `started()`, stops it with SIGTERM (as `kill` or a batch scheduler
+    does) and checks that it exits non-zero and leaves no process whose command line holds
+    `marker` (the training process it started). Whatever is left is killed either way, so nothing
+    runs on into later tests."""
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(started, 180, "the child's first epoch")
+        assert processes_running(marker)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) != 0
+        wait_until(lambda: not processes_running(marker), 60, "the child process to end")
+    finally:
+        for pid in [proc.pid, *processes_running(marker)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def processes_running(marker: str) -> list[int]:

@@ -1,7 +1,6 @@
 """The Optuna sweep driver: trials run in their own processes, a killed sweep resumes without
 losing or rerunning a finished trial, and failing trials never stop the sweep."""
 
-import contextlib
 import json
 import os
 import signal
@@ -15,7 +14,7 @@ import pytest
 import sqlalchemy.exc
 from omegaconf import OmegaConf
 
-from tests.conftest import ROOT, TINY_SYNTHETIC, processes_running, wait_until
+from tests.conftest import ROOT, TINY_SYNTHETIC, stop_with_sigterm
 from tests.conftest import train_in_process as run
 
 
@@ -47,20 +46,9 @@ def trials_so_far(tmp_path) -> list[optuna.trial.FrozenTrial]:
 
 def test_a_stopped_sweep_ends_the_trial_it_was_training(tmp_path):
     long_trial = ("trainer.max_epochs=100000", "trainer.limit_train_batches=1.0", "sweep.trial_timeout=100000")
-    proc = subprocess.Popen(sweep_command(tmp_path, 1, *long_trial), cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run_dir = tmp_path / "sweep" / "trial_0000"
-    marker = f"hydra.run.dir={run_dir}"
-    try:
-        wait_until(lambda: (run_dir / "validation_curve.jsonl").is_file(), 180, "the trial's first epoch")
-        assert processes_running(marker)
-        proc.send_signal(signal.SIGTERM)  # as `kill` or a batch scheduler stops a job
-        assert proc.wait(timeout=60) != 0
-        wait_until(lambda: not processes_running(marker), 30, "the trial's training process to end")
-    finally:
-        for pid in [proc.pid, *processes_running(marker)]:  # nothing left running into later tests
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    stop_with_sigterm(sweep_command(tmp_path, 1, *long_trial), ROOT,
+                      started=lambda: (run_dir / "validation_curve.jsonl").is_file(), marker=f"hydra.run.dir={run_dir}")
     assert [t.state for t in trials(tmp_path)] == [optuna.trial.TrialState.FAIL]  # not left RUNNING
 
 

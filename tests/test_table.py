@@ -1,7 +1,6 @@
 """research.table: cells over seeds, finished runs reused, an interrupted table resumes with
 the missing cells only, and the outputs rank our rows (never the published ones)."""
 
-import contextlib
 import csv
 import errno
 import json
@@ -9,7 +8,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +17,7 @@ import yaml
 
 from research import table
 from research.table_render import ranks, render
-from tests.conftest import ROOT, processes_running, wait_until
+from tests.conftest import ROOT, stop_with_sigterm
 
 SPEC = {
     "name": "toy", "title": "toy", "seeds": [0, 1],
@@ -65,19 +63,9 @@ def test_a_stopped_table_ends_the_cell_it_was_training_and_frees_its_folder(in_t
     spec = {k: v for k, v in SPEC.items() if k != "name"} | {"seeds": [0], "rows": [slow]}
     (in_tmp / "slow.yaml").write_text(yaml.safe_dump(spec))
     run_dir = table.cells(spec | {"name": "slow", "datasets": {"": []}})[0].run_dir()
-    proc = subprocess.Popen([sys.executable, "-m", "research.table", "slow.yaml"], cwd=in_tmp,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    marker = f"hydra.run.dir={run_dir}"
-    try:
-        wait_until(lambda: (in_tmp / run_dir / "checkpoints" / "last.ckpt").is_file(), 180, "the cell's first epoch")
-        assert processes_running(marker)
-        proc.send_signal(signal.SIGTERM)  # as `kill` or a batch scheduler stops a job
-        assert proc.wait(timeout=60) != 0
-        wait_until(lambda: not processes_running(marker), 60, "the cell's training process to end")
-    finally:
-        for pid in [proc.pid, *processes_running(marker)]:  # nothing left running into later tests
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    stop_with_sigterm([sys.executable, "-m", "research.table", "slow.yaml"], in_tmp,
+                      started=lambda: (in_tmp / run_dir / "checkpoints" / "last.ckpt").is_file(),
+                      marker=f"hydra.run.dir={run_dir}")
     assert not (in_tmp / run_dir / ".running").exists()  # a rerun claims the folder and resumes
     assert not (in_tmp / run_dir / "metrics.json").exists()
 
