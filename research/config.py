@@ -82,6 +82,8 @@ def one_of(*allowed: str):
     return lambda v: v in allowed, f"one of {', '.join(allowed)}"
 
 
+OPTIONAL_COUNT = (lambda v: v is None or (_integer(v) and v >= 0), "an integer >= 0, or null")
+
 # what a type cannot say; a key absent from the composed config (another model's) is skipped
 RULES = {
     "data.builder.category_level": at_least(0),  # a depth in the category path (Python would count from the end)
@@ -98,9 +100,8 @@ RULES = {
     "trainer.max_epochs": (lambda v: _integer(v) and (v >= 1 or v == -1),
                            "an integer >= 1, or -1 (no limit, with trainer.max_time)"),
     "callbacks.early_stopping.patience": at_least(0),
-    "loss.patience_steps": (lambda v: v is None or (_integer(v) and v >= 0), "an integer >= 0, or null"),
-    "callbacks.early_stopping.patience_steps": (lambda v: v is None or (_integer(v) and v >= 0),
-                                                "an integer >= 0, or null"),
+    "loss.patience_steps": OPTIONAL_COUNT,
+    "callbacks.early_stopping.patience_steps": OPTIONAL_COUNT,
     "loss.weighting": one_of("target", "window", "batch"),
 }
 

@@ -168,6 +168,7 @@ CASES = {
     "monitor-unknown": (None, ["task.monitor=val/foo"], "task.monitor=val/foo"),
     "patience-negative": (None, ["callbacks.early_stopping.patience=-1"], "callbacks.early_stopping.patience=-1"),
     "patience-steps-negative": (None, ["callbacks.early_stopping.patience_steps=-5"], "patience_steps=-5"),
+    "loss-patience-steps-negative": (None, ["loss=gbce", "loss.patience_steps=-5"], "loss.patience_steps=-5"),
     "warmup-negative": (None, ["scheduler=warmup", "scheduler.warmup_steps=-1"],
                         "scheduler.warmup_steps=-1: must be an integer >= 0"),
     "decay-choice": (None, ["scheduler=warmup", "scheduler.decay=exponential"],
