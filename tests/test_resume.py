@@ -32,11 +32,13 @@ def scores(path) -> dict:
     return {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("time/")}
 
 
-def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_identical(tmp_path):
+def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_identical(tmp_path, request):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    whole = subprocess.run(command(tmp_path, "whole"), cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
-    assert whole.returncode == 0, whole.stderr[-2000:]
-
+    # the uninterrupted run trains beside the one that is killed (one thread each)
+    with (tmp_path / "whole.stderr").open("w") as whole_log:
+        whole = subprocess.Popen(command(tmp_path, "whole"), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                 stderr=whole_log)
+    request.addfinalizer(whole.kill)  # a failed assertion leaves no run training (a no-op once it ended)
     proc = subprocess.Popen(command(tmp_path, "killed"), cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     curve, deadline = tmp_path / "killed" / "validation_curve.jsonl", time.time() + 300
@@ -70,6 +72,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_identical(tmp_pa
     resumed = subprocess.run(command(tmp_path, "moved", "resume=true"), cwd=ROOT, capture_output=True,
                              text=True, env=env, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert whole.wait(timeout=600) == 0, (tmp_path / "whole.stderr").read_text()[-2000:]
     assert "resuming from" in resumed.stdout + resumed.stderr
     # the moved folder keeps the best score and paths of the checkpoints saved before the crash
     best = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"]
