@@ -11,7 +11,10 @@ the scores' matrix products run in bf16, but every loss takes its scores in fp32
 corrects, exponentiates or sums them (bf16 spaces values near 10 by 0.06), in float32 on
 every device (CPU autocast leaves softplus in bf16, CUDA's does not). Negatives are drawn
 on the query's device, for the whole batch at once. A sampled negative that equals the row's
-target (an accidental hit) is removed from that row's loss.
+target (an accidental hit) is removed from that row's loss. A loss reads the model's scoring
+table once per call, so under `model.item_dropout` the target and the negatives of a step are
+scored against the same dropped table (an item drawn as a negative is the same vector as when it
+is a target).
 """
 
 from __future__ import annotations
@@ -27,14 +30,14 @@ from research.data.schema import DatasetMeta
 from research.sampling import item_weights
 
 
-def item_scores(query: torch.Tensor, heads: nn.Module, items: torch.Tensor) -> torch.Tensor:
-    """query (M, D), items (M, k) or (k,) ids -> (M, k) dot-product scores. Rows are gathered by
-    F.embedding: its backward sums into the table about twice as fast on CPU as indexing's
-    (M = 2,000 targets, k = 256: 0.4 s against 0.8 s a batch, forward and backward)."""
-    table = F.embedding(items, heads.item_table)  # (M, k, D) or (k, D)
+def item_scores(query: torch.Tensor, table: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """query (M, D), table (N+1, D), items (M, k) or (k,) ids -> (M, k) dot-product scores. Rows
+    are gathered by F.embedding: its backward sums into the table about twice as fast on CPU as
+    indexing's (M = 2,000 targets, k = 256: 0.4 s against 0.8 s a batch, forward and backward)."""
+    rows = F.embedding(items, table)  # (M, k, D) or (k, D)
     if items.dim() == 1:
-        return query @ table.T
-    return torch.bmm(table, query.unsqueeze(2)).squeeze(2)
+        return query @ rows.T
+    return torch.bmm(rows, query.unsqueeze(2)).squeeze(2)
 
 
 class FullSoftmaxCE(nn.Module):
@@ -81,8 +84,9 @@ class SampledSoftmaxCE(nn.Module):
             draws = torch.multinomial(self.q, targets.numel() * self.num_negatives, replacement=True)
             negatives = draws.view(targets.numel(), self.num_negatives)  # (M, k)
             hits = negatives == targets.unsqueeze(1)
-        logits = torch.cat([item_scores(query, heads, targets.unsqueeze(1)),
-                            item_scores(query, heads, negatives)], 1).float()
+        table = heads.item_table
+        logits = torch.cat([item_scores(query, table, targets.unsqueeze(1)),
+                            item_scores(query, table, negatives)], 1).float()
         if self.log_q_correction:
             logits[:, 1:] -= self.log_expected[negatives]
         hits = torch.cat([torch.zeros_like(targets, dtype=torch.bool).unsqueeze(1), hits], 1)
@@ -99,8 +103,9 @@ class _PerRowNegatives(nn.Module):
     def scores(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module):
         """-> positive scores (M,), negative scores (M, k), valid (M, k) (False at accidental hits)."""
         negatives = torch.randint(1, self.num_items + 1, (targets.numel(), self.num_negatives), device=targets.device)
-        positive = (query * F.embedding(targets, heads.item_table)).sum(-1)
-        return positive.float(), item_scores(query, heads, negatives).float(), negatives != targets.unsqueeze(1)
+        table = heads.item_table
+        positive = (query * F.embedding(targets, table)).sum(-1)
+        return positive.float(), item_scores(query, table, negatives).float(), negatives != targets.unsqueeze(1)
 
 
 class SampledBCE(_PerRowNegatives):

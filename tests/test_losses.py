@@ -145,3 +145,17 @@ def test_every_loss_trains_a_sequence_model(loss, make_cfg, tmp_path):
     with open(tmp_path / "run" / "csv" / "metrics.csv") as f:
         curve = [float(r["train/item_loss"]) for r in csv.DictReader(f) if r.get("train/item_loss")]
     assert len(curve) == 3 and curve[-1] < curve[0], curve
+
+
+@pytest.mark.parametrize("loss", [losses.SampledBCE, losses.BPR, losses.GBCE])
+def test_under_item_dropout_an_item_drawn_as_a_negative_is_scored_as_the_target(loss, meta, monkeypatch):
+    """One dropout mask per step: the target and the negatives see the same dropped table."""
+    from research.models.components.heads import OutputHeads
+
+    torch.manual_seed(0)
+    heads = OutputHeads(torch.nn.Embedding(N + 1, D, padding_idx=0), D, 2, item_dropout=0.5).train()
+    query, targets = torch.randn(4, D), torch.tensor([3, 7, 7, 12])
+    fixed_negatives(monkeypatch, targets.unsqueeze(1).expand(4, 3))  # every negative is its row's target
+    positive, negative, valid = loss(meta, num_negatives=3).scores(query, targets, heads)
+    assert not valid.any()
+    torch.testing.assert_close(negative, positive.unsqueeze(1).expand(4, 3))

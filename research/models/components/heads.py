@@ -30,8 +30,9 @@ class OutputHeads(nn.Module):
     uniform negatives push every sampled item the same way) stays out of the input embeddings.
 
     `item_dropout` > 0: dropout on the item table that outputs are scored against, in training
-    only, a fresh mask at every use (eSASRec / RecTools, Klenitskiy et al. 2024). It costs one
-    pass over the whole table per use, as theirs; 0 (the default) costs nothing."""
+    only (eSASRec / RecTools, Klenitskiy et al. 2024): each read of `item_table` draws a mask,
+    and a loss reads it once per step. It costs one pass over the whole table per step, as
+    theirs; 0 (the default) costs nothing."""
 
     def __init__(self, items: nn.Embedding, dim: int, num_categories: int, item_dropout: float = 0.0,
                  tie_item_table: bool = True, init_std: float = 0.02):
