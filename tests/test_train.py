@@ -129,13 +129,13 @@ def test_a_run_logged_to_a_file_reads_one_line_per_epoch(tmp_path):
     assert all("(best " in line and "train/loss " in line for line in epochs)
 
 
-def test_a_cache_path_that_is_a_file_is_one_line_and_a_debug_switch_shows_the_traceback(tmp_path):
+def test_a_cache_path_that_is_a_file_is_one_line_and_a_debug_switch_shows_the_traceback(tmp_path, capfd):
     (tmp_path / "cache").write_text("not a directory")
+    code, lines = train_in_process(["debug=fast", *TINY_SYNTHETIC], tmp_path, capfd)  # the entry point, in process
+    assert code != 0
+    assert lines == [f"error: {tmp_path / 'cache'}: a file is where a directory is needed"]
     arguments = [sys.executable, "-m", "research.train", "debug=fast", *TINY_SYNTHETIC,
                  f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}"]
-    proc = subprocess.run(arguments, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0
-    assert proc.stderr.strip().splitlines() == [f"error: {tmp_path / 'cache'}: a file is where a directory is needed"]
     debug = subprocess.run(arguments, cwd=ROOT, capture_output=True, text=True, timeout=120,
                            env={**os.environ, "HYDRA_FULL_ERROR": "1"})
     assert "Traceback" in debug.stderr and "FileExistsError" in debug.stderr
