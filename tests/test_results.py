@@ -17,17 +17,13 @@ from tests.conftest import ROOT
 
 RESULTS = ROOT / "results"
 SAMPLE_ROWS = 2
-# tables whose cells predate the current hash scheme (results/README.md says which and why)
-OLDER_CELLS = {
-    "loss_weighting_beauty": "its default row is a cell of an earlier run (table_runs/504d672d66c91d09)",
-}
 
 
 def table_commands() -> list[tuple[str, list[str]]]:
     found = []
     for md in sorted(RESULTS.glob("*.md")):
         command = re.search(r"^Command: `python -m research\.table (.+)`$", md.read_text(), re.M)
-        if command and md.stem not in OLDER_CELLS:
+        if command:
             found.append((md.stem, shlex.split(command.group(1))))
     return found
 
