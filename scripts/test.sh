@@ -10,6 +10,9 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] &
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >/tmp/apt-postgresql.log 2>&1 \
     || { tail -20 /tmp/apt-postgresql.log >&2; exit 1; }
 fi
+# One test process per core, one thread each (a process on both cores collapses when another is
+# busy: ../shared/STACK.md); TEST_WORKERS=0 runs the suite in this process.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 source scripts/env.sh
 .venv/bin/ruff check .  # lint (rules in pyproject.toml), before the suite
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-$(nproc)}" "$@"
