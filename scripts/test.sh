@@ -11,8 +11,10 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] &
     || { tail -20 /tmp/apt-postgresql.log >&2; exit 1; }
 fi
 # One test process per core, one thread each (a process on both cores collapses when another is
-# busy: ../shared/STACK.md); TEST_WORKERS=0 runs the suite in this process.
+# busy: ../shared/STACK.md), at most 4 (each holds torch and Lightning, and some start runs of
+# their own); TEST_WORKERS=0 runs the suite in this process.
+cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc obeys both variables
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 source scripts/env.sh
 .venv/bin/ruff check .  # lint (rules in pyproject.toml), before the suite
-exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-$(nproc)}" "$@"
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-$(( cores < 4 ? cores : 4 ))}" "$@"
