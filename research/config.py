@@ -327,7 +327,8 @@ VOLATILE = ("paths", "logger", "resume", "threads", "eval.scores_per_chunk", "sw
 # settings added after cells were named, at the value that computes what runs did before they
 # existed: left out of a cell's name at that value, so no earlier cell is renamed
 NEUTRAL = {"eval.val_users": None, "datamodule.val_users": None, "datamodule.batch_unit": "windows",
-           "task.train_rows": "windows", "model.tie_item_table": True, "loss.patience_steps": 2000}
+           "task.train_rows": "windows", "model.tie_item_table": True, "loss.patience_steps": 2000,
+           "model.item_bias": False}
 
 
 def computation(cfg: DictConfig) -> dict:

@@ -1,8 +1,12 @@
-"""Training losses. Item losses take the query vectors at the positions that have a target,
+"""Training losses. Item losses take the model's outputs at the positions that have a target,
 the target ids and the model's heads, so sampled variants score a subset of items only:
 
     item_loss = Loss(meta, **hyper_parameters)
-    item_loss(query (M, D), targets (M,), heads) -> (M,) one loss per target
+    item_loss(h (M, D), targets (M,), heads) -> (M,) one loss per target
+
+Each scores `heads.query(h)` against rows of `heads.item_table` (the outputs with a 1 appended
+against the item vectors with their bias, when the heads learn one), so a score is the same dot
+product in every loss and in evaluation.
     category_loss(logits (M, C+1), targets (M,)) -> (M,)
 
 Losses return one value per target: how targets are weighed into a batch's loss is one
@@ -47,9 +51,9 @@ class FullSoftmaxCE(nn.Module):
     def __init__(self, meta: DatasetMeta | None = None):
         super().__init__()
 
-    def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
         # score real items only (row 0 of the table is padding): no (M, N+1) masked copy
-        logits = query @ heads.item_table[1:].T  # (M, N)
+        logits = heads.query(h) @ heads.item_table[1:].T  # (M, N)
         return F.cross_entropy(logits.float(), targets - 1, reduction="none")
 
 
@@ -76,7 +80,7 @@ class SampledSoftmaxCE(nn.Module):
         self.register_buffer("q", q.float(), persistent=False)
         self.register_buffer("log_expected", (num_negatives * q).clamp(min=1e-30).log().float(), persistent=False)
 
-    def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
         if self.shared_negatives:
             negatives = torch.multinomial(self.q, self.num_negatives, replacement=True)  # (k,)
             hits = negatives.unsqueeze(0) == targets.unsqueeze(1)  # (M, k)
@@ -84,7 +88,7 @@ class SampledSoftmaxCE(nn.Module):
             draws = torch.multinomial(self.q, targets.numel() * self.num_negatives, replacement=True)
             negatives = draws.view(targets.numel(), self.num_negatives)  # (M, k)
             hits = negatives == targets.unsqueeze(1)
-        table = heads.item_table
+        query, table = heads.query(h), heads.item_table
         logits = torch.cat([item_scores(query, table, targets.unsqueeze(1)),
                             item_scores(query, table, negatives)], 1).float()
         if self.log_q_correction:
@@ -100,10 +104,10 @@ class _PerRowNegatives(nn.Module):
         super().__init__()
         self.num_items, self.num_negatives = meta.num_items, num_negatives
 
-    def scores(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module):
+    def scores(self, h: torch.Tensor, targets: torch.Tensor, heads: nn.Module):
         """-> positive scores (M,), negative scores (M, k), valid (M, k) (False at accidental hits)."""
         negatives = torch.randint(1, self.num_items + 1, (targets.numel(), self.num_negatives), device=targets.device)
-        table = heads.item_table
+        query, table = heads.query(h), heads.item_table
         positive = (query * F.embedding(targets, table)).sum(-1)
         return positive.float(), item_scores(query, table, negatives).float(), negatives != targets.unsqueeze(1)
 
@@ -115,8 +119,8 @@ class SampledBCE(_PerRowNegatives):
     def __init__(self, meta: DatasetMeta, num_negatives: Count = 1):
         super().__init__(meta, num_negatives)
 
-    def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
-        positive, negative, valid = self.scores(query, targets, heads)
+    def forward(self, h: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
+        positive, negative, valid = self.scores(h, targets, heads)
         return F.softplus(-positive) + (F.softplus(negative) * valid).sum(1)
 
 
@@ -127,8 +131,8 @@ class BPR(_PerRowNegatives):
     def __init__(self, meta: DatasetMeta, num_negatives: Count = 1):
         super().__init__(meta, num_negatives)
 
-    def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
-        positive, negative, valid = self.scores(query, targets, heads)
+    def forward(self, h: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
+        positive, negative, valid = self.scores(h, targets, heads)
         pairs = F.softplus(negative - positive.unsqueeze(1)) * valid  # -log sigmoid(s+ - s-)
         return pairs.sum(1) / valid.sum(1).clamp(min=1)
 
@@ -145,8 +149,8 @@ class GBCE(_PerRowNegatives):
         alpha = num_negatives / max(meta.num_items - 1, 1)
         self.beta = alpha * (t * (1 - 1 / alpha) + 1 / alpha)
 
-    def forward(self, query: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
-        positive, negative, valid = self.scores(query, targets, heads)
+    def forward(self, h: torch.Tensor, targets: torch.Tensor, heads: nn.Module) -> torch.Tensor:
+        positive, negative, valid = self.scores(h, targets, heads)
         # -log(sigmoid(s)^beta) = beta * softplus(-s)
         return self.beta * F.softplus(-positive) + (F.softplus(negative) * valid).sum(1)
 

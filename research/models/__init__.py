@@ -8,7 +8,10 @@ up a new model from its config file alone:
     model.heads.item_scores(h, items) -> (n, B)  (B, H) outputs scored against `items` (a slice or
                                                  ids), item-major; item 0 (padding) scores -inf
     model.heads.category_logits(h) -> (..., C+1) scores of every category (column 0 = padding, -inf)
-    model.heads.item_table -> (N+1, D) or None   item embeddings, for sampled losses
+    model.heads.item_table -> (N+1, D') or None  item vectors, for the item losses (D' = D, or D+1
+                                                 with a per-item bias as the last column)
+    model.heads.query(h) -> (..., D')            h as scored against item_table (a 1 appended
+                                                 for the bias column)
     Model.causal = True                          False: bidirectional; only the last output
                                                  predicts (tests then check what it hides)
     Model.reads_window = True                    False: reads whole histories, not the window

@@ -41,7 +41,7 @@ class BERT4Rec(nn.Module):
                  attention_dropout: Rate = 0.2,
                  mask_prob: Annotated[float, OPEN_UNIT] = 0.2, last_only_prob: Annotated[float, UNIT] = 0.0,
                  init_std: Annotated[float, POSITIVE] = 0.02, item_dropout: Rate = 0.0, tie_item_table: bool = True,
-                 use_category: bool = True, use_behavior: bool = True):
+                 item_bias: bool = False, use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         self.mask_prob, self.last_only_prob = mask_prob, last_only_prob
         self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, hidden_size,
@@ -55,7 +55,7 @@ class BERT4Rec(nn.Module):
         # RecBole's output layer)
         self.transform = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.GELU(), nn.LayerNorm(hidden_size))
         self.heads = OutputHeads(self.embedding.items, hidden_size, meta.num_categories, item_dropout,
-                                 tie_item_table, init_std)
+                                 tie_item_table, init_std, item_bias)
 
     def training_batch(self, batch: dict) -> dict:
         """Next-event training window (B, L) -> cloze batch (B, L+1) with `cloze_mask`."""

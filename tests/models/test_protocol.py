@@ -200,6 +200,26 @@ def test_an_untied_output_table_is_what_items_are_scored_against_and_trained(nam
     assert tied.heads.item_table.data_ptr() == tied.embedding.items.weight.data_ptr()
 
 
+@pytest.mark.parametrize("name", [m for m in SEQUENCE_MODELS if offers(m, "item_bias")])
+def test_a_learned_item_bias_is_added_to_every_score(name, meta, make_cfg):
+    """`model.item_bias=true`: ranking and the full softmax score h . item + bias[item]; the
+    bias starts at zero and never lifts the padding item."""
+    model = build(f"{name} model.item_bias=true", meta, make_cfg)
+    bias = model.heads.item_bias
+    assert not bias.any()
+    with torch.no_grad():
+        bias.copy_(torch.randn_like(bias))
+    items = left_pad(torch.randint(1, NUM_ITEMS + 1, (2, 5)), 12)
+    h = model(batch_of(items, meta))[:, -1]
+    expected = h @ model.embedding.items.weight[1:].T + bias[1:]
+    with torch.no_grad():
+        scores = model.heads.item_scores(h, slice(None)).T
+        torch.testing.assert_close(scores[:, 1:], expected)
+        assert bool((scores[:, 0] == float("-inf")).all())
+        torch.testing.assert_close(FullSoftmaxCE()(h, items[:, -1], model.heads),
+                                   torch.nn.functional.cross_entropy(expected, items[:, -1] - 1, reduction="none"))
+
+
 @pytest.mark.parametrize("name", [m for m in SEQUENCE_MODELS if offers(m, "last_only_prob")])
 def test_last_only_windows_mask_exactly_their_latest_event(name, meta, make_cfg):
     items = left_pad(torch.randint(1, NUM_ITEMS + 1, (64, 9)), 12)
