@@ -55,7 +55,7 @@ class BERT4Rec(nn.Module):
         # RecBole's output layer)
         self.transform = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.GELU(), nn.LayerNorm(hidden_size))
         self.heads = OutputHeads(self.embedding.items, hidden_size, meta.num_categories, item_dropout,
-                                 tie_item_table, init_std, item_bias)
+                                 tie_item_table, init_std, item_bias=item_bias)
 
     def training_batch(self, batch: dict) -> dict:
         """Next-event training window (B, L) -> cloze batch (B, L+1) with `cloze_mask`."""

@@ -85,7 +85,7 @@ class BSARec(nn.Module):
     def __init__(self, meta: DatasetMeta, max_len: Count = 50, hidden_size: Count = 64, num_layers: Count = 2,
                  num_heads: Count = 2, c: Count = 3, alpha: Annotated[float, UNIT] = 0.9, dropout: Rate = 0.5,
                  attention_dropout: Rate = 0.5, inner_factor: Count = 4, eps: Annotated[float, POSITIVE] = 1e-12,
-                 init_std: Annotated[float, POSITIVE] = 0.02, item_dropout: Rate = 0.0, tie_item_table: bool = True,
+                 init_std: Annotated[float, POSITIVE] = 0.02, item_dropout: Rate = 0.0, tie_item_table: bool = True, item_bias: bool = False,
                  use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, hidden_size,
@@ -99,7 +99,7 @@ class BSARec(nn.Module):
                                                 inner_factor, eps) for _ in range(num_layers))
         init_linear_layers(self.layers, init_std)
         self.heads = OutputHeads(self.embedding.items, hidden_size, meta.num_categories, item_dropout,
-                                 tie_item_table, init_std)
+                                 tie_item_table, init_std, item_bias=item_bias)
 
     def forward(self, batch: dict) -> torch.Tensor:
         width, max_len = batch["items"].size(1), self.positions.num_embeddings

@@ -30,7 +30,7 @@ class Caser(nn.Module):
 
     def __init__(self, meta: DatasetMeta, hidden_size: Count = 64, window: Count = 5,
                  num_horizontal: Count = 16, num_vertical: Count = 4, dropout: Rate = 0.2,
-                 item_dropout: Rate = 0.0, tie_item_table: bool = True,
+                 item_dropout: Rate = 0.0, tie_item_table: bool = True, item_bias: bool = False,
                  use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         self.window = window
@@ -41,7 +41,7 @@ class Caser(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.project = nn.Linear(num_horizontal * window + num_vertical * hidden_size, hidden_size)
         self.heads = OutputHeads(self.embedding.items, hidden_size, meta.num_categories, item_dropout,
-                                 tie_item_table)
+                                 tie_item_table, item_bias=item_bias)
 
     def forward(self, batch: dict) -> torch.Tensor:
         mask = batch["items"] > 0  # (B, L)

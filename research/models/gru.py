@@ -27,7 +27,7 @@ class GRU4Rec(nn.Module):
     def __init__(self, meta: DatasetMeta, hidden_size: Count = 64, num_layers: Count = 1,
                  dropout: Rate = 0.2,
                  embedding_size: Annotated[int | None, AT_LEAST_ONE] = None, item_dropout: Rate = 0.0,
-                 tie_item_table: bool = True,
+                 tie_item_table: bool = True, item_bias: bool = False,
                  use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         embedding_size = embedding_size or hidden_size
@@ -39,7 +39,7 @@ class GRU4Rec(nn.Module):
         # (B, L, hidden) -> (B, L, embedding): the space the tied item table scores in
         self.project = nn.Linear(hidden_size, embedding_size) if embedding_size != hidden_size else nn.Identity()
         self.heads = OutputHeads(self.embedding.items, embedding_size, meta.num_categories, item_dropout,
-                                 tie_item_table)
+                                 tie_item_table, item_bias=item_bias)
 
     def forward(self, batch: dict) -> torch.Tensor:
         mask = batch["items"] > 0  # (B, L)
