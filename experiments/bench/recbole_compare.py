@@ -4,8 +4,10 @@ sasrec.yaml: d=64, 2 layers, 2 heads, feed-forward 256, hidden and attention dro
 LayerNorm eps 1e-12, N(0, 0.02) init, CE over all items; lr 1e-3), ours at our defaults for the
 model (`model=<ours>`; extra `key=value` arguments are passed to ours), both on the same
 leave-one-out full-ranking protocol and thread count. The report puts both sides'
-hyper-parameters in RecBole's names side by side and says whether they are identical (SASRec
-and BERT4Rec: ours are RecBole's; GRU4Rec: ours differ, see conf/model/gru.yaml).
+hyper-parameters in RecBole's names side by side, with whether each network has a learned
+output bias per item, and says whether they are identical (SASRec: ours are RecBole's; BERT4Rec:
+RecBole's has the bias, ours at `model.item_bias=true`, and differs in `ft_ratio`; GRU4Rec: ours
+differ, see conf/model/gru.yaml).
 
     python experiments/bench/recbole_compare.py --data-root ../shared/datasets/amazon-beauty \
         [--model sasrec|gru4rec|bert4rec] [--threads 1] [--max-epochs 200] [--budget-seconds S] \
@@ -267,6 +269,7 @@ def ours_hyper_parameters(cfg: dict, model: str) -> dict:
     hp["train_batch_size"] = size if counts == MODELS[model][3] else f"{size} {counts}"
     if "block" in cfg["model"]:
         hp["block"] = cfg["model"]["block"]["_target_"].rsplit(".", 1)[-1]
+    hp["output_bias"] = cfg["model"]["item_bias"]  # a learned score offset per item
     return hp
 
 
@@ -327,7 +330,8 @@ def recbole_worker(params_path: Path) -> None:
     own_yaml = Path(recbole.__file__).parent / "properties" / "model" / f"{name}.yaml"
     hp_keys = [*yaml.safe_load(own_yaml.read_text()), "learning_rate", "train_batch_size"]
     rec: dict = {"train": [], "val_fit": [], "val_scores": [], "val_clock": [], "epoch_start": [], "shims": shims,
-                 "hyper_parameters": {k: config[k] for k in hp_keys}, "budget_reached": False}
+                 "hyper_parameters": {k: config[k] for k in hp_keys} | {"output_bias": hasattr(model, "output_bias")},
+                 "budget_reached": False}
     train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
 
     class BudgetSpent(Exception):
