@@ -31,7 +31,8 @@ class SASRec(nn.Module):
     def __init__(self, meta: DatasetMeta, block: Callable[..., Block], max_len: Count = 50, hidden_size: Count = 64,
                  num_layers: Count = 2, num_heads: Count = 2, dropout: Rate = 0.5,
                  attention_dropout: Rate = 0.5,
-                 init_std: Annotated[float, POSITIVE] = 0.02, item_dropout: Rate = 0.0, tie_item_table: bool = True, item_bias: bool = False,
+                 init_std: Annotated[float, POSITIVE] = 0.02, item_dropout: Rate = 0.0, tie_item_table: bool = True,
+                 item_bias: bool = False,
                  use_category: bool = True, use_behavior: bool = True):
         super().__init__()
         self.embedding = EventEmbedding(meta.num_items, meta.num_categories, meta.num_behaviors, hidden_size,
