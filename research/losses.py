@@ -3,11 +3,11 @@ the target ids and the model's heads, so sampled variants score a subset of item
 
     item_loss = Loss(meta, **hyper_parameters)
     item_loss(h (M, D), targets (M,), heads) -> (M,) one loss per target
-
-Each scores `heads.query(h)` against rows of `heads.item_table` (the outputs with a 1 appended
-against the item vectors with their bias, when the heads learn one), so a score is the same dot
-product in every loss and in evaluation.
     category_loss(logits (M, C+1), targets (M,)) -> (M,)
+
+Each item loss scores `heads.query(h)` against rows of `heads.item_table` (the outputs with a 1
+appended against the item vectors with their bias, when the heads learn one), so a score is the
+same dot product in every loss and in evaluation.
 
 Losses return one value per target: how targets are weighed into a batch's loss is one
 stated choice of the module (`loss.weighting`), the same for every loss. Under mixed precision
